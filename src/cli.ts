@@ -1,0 +1,137 @@
+import { parseArgs } from 'node:util'
+import { ConfigError } from './errors.js'
+import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
+import { formatDuration } from './config/units.js'
+
+const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
+
+Usage:
+  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS]
+  faasdev --version | --help
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`faasdev: ${message}\n`)
+  process.exit(code)
+}
+
+function table(rows: FunctionSummary[]): string {
+  const lines = rows.map((r) => [
+    r.name,
+    r.status,
+    r.lang,
+    r.status === 'ready' ? String(r.replicas ?? '') : '',
+    r.status === 'ready' ? (r.maxInflight ? String(r.maxInflight) : '∞') : '',
+    r.status === 'ready' && r.execTimeoutMs !== undefined ? formatDuration(r.execTimeoutMs) : '',
+    r.memory ?? '',
+    r.buildMs !== undefined ? `${r.buildMs} ms` : '',
+    r.url ?? r.reason ?? '',
+  ])
+  const head = ['FUNCTION', 'STATUS', 'LANG', 'REPLICAS', 'INFLIGHT', 'TIMEOUT', 'MEMORY', 'BUILD', 'URL']
+  const all = [head, ...lines]
+  const widths = head.map((_, i) => Math.max(...all.map((l) => (l[i] ?? '').length)))
+  return all.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
+}
+
+function number(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) fail(`${flag}: ${JSON.stringify(value)} is not a number`)
+  return n
+}
+
+async function up(argv: string[]): Promise<void> {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        file: { type: 'string', short: 'f' },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        watch: { type: 'boolean' },
+        'no-watch': { type: 'boolean' },
+        'max-body': { type: 'string' },
+        'data-dir': { type: 'string' },
+        grace: { type: 'string' },
+        queue: { type: 'string' },
+      },
+      strict: true,
+    }))
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`)
+  }
+  if (values.queue && values.queue !== 'memory') fail(`--queue ${values.queue}: only "memory" is available in this version`)
+  let rt: Runtime
+  try {
+    const port = number(values.port, '--port')
+    const maxBody = number(values['max-body'], '--max-body')
+    const grace = number(values.grace, '--grace')
+    rt = await createRuntime({
+      ...(values.file ? { stack: values.file } : {}),
+      ...(port !== undefined ? { port } : {}),
+      ...(values.host ? { host: values.host } : {}),
+      ...(maxBody !== undefined ? { maxBody } : {}),
+      ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+      ...(grace !== undefined ? { graceMs: grace * 1000 } : {}),
+      watch: !values['no-watch'],
+    })
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message)
+    throw err
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write(`\n${signal} again: forcing exit\n`)
+      process.exit(130)
+    }
+    stopping = true
+    process.stderr.write(`\n${signal}: draining (press Ctrl-C again to force)\n`)
+    rt.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`${(err as Error).stack ?? String(err)}\n`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+
+  process.stderr.write(`faasdev ${VERSION}: building ${rt.config.functions.length} function(s) from ${rt.config.file}\n`)
+  try {
+    await rt.start()
+  } catch (err) {
+    process.stderr.write(`${table(rt.summary)}\n`)
+    fail((err as Error).message)
+  }
+  process.stdout.write(`\n${table(rt.summary)}\n\ngateway listening on ${rt.url}  (Ctrl-C to stop)\n`)
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'up':
+      return up(rest)
+    case '--version':
+    case '-v':
+      process.stdout.write(`${VERSION}\n`)
+      return
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`)
+      return
+    default:
+      fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

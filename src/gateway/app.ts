@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto'
+import { arch } from 'node:os'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { FaasError } from '../errors.js'
+import type { Deployment } from '../pool/deployment.js'
+import type { InvokeResult } from '../pool/replica.js'
+import { DEFAULT_NAMESPACE, splitName, type Router } from '../router/router.js'
+
+export interface GatewayOptions {
+  router: Router
+  /** Request body limit in bytes (413 above it). @default 10 MiB */
+  maxBody: number
+  version: string
+  /** False while starting or draining: `/readyz` answers 503. */
+  isReady: () => boolean
+  /** Extra routes (async submit, queue status, metrics…) registered by other components. */
+  plugins?: ((app: FastifyInstance) => void | Promise<void>)[]
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'content-length'])
+
+/** Unix time in nanoseconds, as the OpenFaaS gateway writes `X-Start-Time`. */
+export function startTimeHeader(ms = Date.now()): string {
+  return `${ms}000000`
+}
+
+/** Everything after `/function/NAME` (at least `/`), with the raw query string. */
+export function subPath(url: string, prefix: string, rawName: string): string {
+  const rest = url.slice(prefix.length + 1 + rawName.length)
+  if (rest === '' || rest.startsWith('?')) return `/${rest}`
+  return rest
+}
+
+export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyReply {
+  reply.code(result.status)
+  for (const [k, v] of result.headers) {
+    if (HOP_BY_HOP.has(k)) continue
+    if (k === 'set-cookie') {
+      const prev = reply.getHeader('set-cookie')
+      reply.header('set-cookie', prev === undefined ? [v] : [...(Array.isArray(prev) ? prev : [String(prev)]), v])
+    } else reply.header(k, v)
+  }
+  return reply.send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength))
+}
+
+/** OpenFaaS's `FunctionStatus`, with its `omitempty` rule for zero numbers. */
+export function functionStatus(d: Deployment, invocationCount?: number): Record<string, unknown> {
+  const s = d.stats()
+  const spec = d.spec
+  const out: Record<string, unknown> = {
+    name: d.name,
+    image: spec.image ?? `faasdev/${d.name}:local`,
+    namespace: DEFAULT_NAMESPACE,
+    envProcess: spec.lang,
+    envVars: spec.environment,
+    labels: spec.labels,
+    annotations: spec.annotations,
+    secrets: Object.keys(spec.secrets),
+    createdAt: d.createdAt.toISOString(),
+    lang: spec.lang,
+    inflight: s.inflight,
+    maxInflight: spec.watchdog.maxInflight,
+  }
+  if (spec.limits.memory || spec.limits.cpu) out.limits = spec.limits
+  if (s.desired) out.replicas = s.desired
+  if (s.ready) out.availableReplicas = s.ready
+  if (invocationCount) out.invocationCount = invocationCount
+  if (d.lastError) out.lastError = d.lastError
+  return out
+}
+
+/** The gateway: OpenFaaS routes over the router. Does not listen. */
+export async function createGateway(options: GatewayOptions): Promise<FastifyInstance> {
+  const { router } = options
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.maxBody,
+    routerOptions: { maxParamLength: 500 },
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  })
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const started = (request as FastifyRequest & { faasStarted?: number }).faasStarted
+    if (started !== undefined) reply.header('X-Duration-Seconds', ((performance.now() - started) / 1000).toFixed(6))
+    if (err instanceof FaasError) {
+      reply.code(err.statusCode).headers(err.headers)
+      if (err.emptyBody) return reply.send('')
+      return reply.type('text/plain; charset=utf-8').send(err.message.endsWith('\n') ? err.message : `${err.message}\n`)
+    }
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) console.error(err)
+    const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than the limit of ${options.maxBody} bytes (--max-body)` : err.message
+    return reply.code(status).header('X-OpenFaaS-Internal', 'gateway').type('text/plain; charset=utf-8').send(`${message}\n`)
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type('text/plain; charset=utf-8').send(`no route for ${request.method} ${request.url.split('?')[0]}\n`)
+  })
+
+  // Function routes take any body as raw bytes: the handler decides what it means.
+  await app.register(async (fn) => {
+    fn.removeAllContentTypeParsers()
+    fn.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBody }, (_req, body, done) => done(null, body))
+
+    const invoke = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+      const started = performance.now()
+      ;(request as FastifyRequest & { faasStarted?: number }).faasStarted = started
+      const rawName = request.params.name
+      const callId = (request.headers['x-call-id'] as string | undefined) || randomUUID()
+      reply.header('X-Call-Id', callId).header('X-Start-Time', startTimeHeader())
+      const body = request.body as Buffer | undefined
+      const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
+      const result = await router.invoke(rawName, {
+        method: request.method,
+        path: subPath(request.url, '/function', rawName),
+        headers,
+        body: body && body.length > 0 ? new Uint8Array(body) : null,
+        callId,
+      })
+      reply.header('X-Duration-Seconds', ((performance.now() - started) / 1000).toFixed(6))
+      return sendResult(reply, result)
+    }
+    fn.all('/function/:name', invoke)
+    fn.all('/function/:name/*', invoke)
+  })
+
+  const notDeployable = (_req: FastifyRequest, reply: FastifyReply): FastifyReply =>
+    reply
+      .code(501)
+      .type('text/plain; charset=utf-8')
+      .send('faasdev deploys functions from stack.yml: edit it and save (hot reload), or restart `faasdev up`\n')
+
+  app.get('/system/functions', async () => [...router.deployments.values()].map((d) => functionStatus(d, d.stats().started)))
+  app.post('/system/functions', notDeployable)
+  app.put('/system/functions', notDeployable)
+  app.delete('/system/functions', notDeployable)
+
+  app.get<{ Params: { name: string } }>('/system/function/:name', async (request) => {
+    const d = router.resolve(request.params.name)
+    return functionStatus(d, d.stats().started)
+  })
+
+  app.post<{ Params: { name: string }; Body: { serviceName?: string; replicas?: unknown } }>('/system/scale-function/:name', async (request, reply) => {
+    const d = router.resolve(request.params.name)
+    const replicas = request.body?.replicas
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+      throw new FaasError('ERR_BAD_REQUEST', 'body must be JSON {"serviceName": NAME, "replicas": N} with N a whole number ≥ 0\n', { internal: 'gateway' })
+    }
+    if (replicas > d.spec.scale.max) {
+      throw new FaasError('ERR_BAD_REQUEST', `replicas must be between 0 and ${d.spec.scale.max} (com.openfaas.scale.max) for ${d.name}\n`, { internal: 'gateway' })
+    }
+    d.scale(replicas)
+    return reply.code(202).send('')
+  })
+
+  app.get('/system/info', async () => ({
+    provider: { provider: 'faasdev', orchestration: 'worker_threads', version: { release: options.version, sha: 'dev' } },
+    version: { release: options.version, sha: 'dev', commit_message: '' },
+    arch: arch() === 'x64' ? 'x86_64' : arch(),
+  }))
+  app.get('/system/namespaces', async () => [DEFAULT_NAMESPACE])
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('OK'))
+  app.get('/readyz', async (_req, reply) => (options.isReady() ? reply.type('text/plain').send('OK') : reply.code(503).type('text/plain').send('not ready\n')))
+
+  for (const plugin of options.plugins ?? []) await plugin(app)
+  return app
+}
+
+export { splitName }

@@ -1,0 +1,6 @@
+export { createRuntime, Runtime, VERSION } from './runtime.js'
+export type { RuntimeOptions, RuntimeStats, FunctionSummary } from './runtime.js'
+export type { DeploymentStats } from './pool/deployment.js'
+export type { Context } from './pool/worker/fetch-style.js'
+export { ConfigError, FaasError, ErrorCodes } from './errors.js'
+export type { ErrorCode } from './errors.js'

@@ -1,0 +1,226 @@
+import { EventEmitter } from 'node:events'
+import type { FunctionSpec } from '../config/stack.js'
+import { FaasError, saturated } from '../errors.js'
+import { freeSlots, pickReplica } from './balancer.js'
+import { Replica, type ExitReason, type InvokeRequest, type InvokeResult } from './replica.js'
+
+export interface DeploymentOptions {
+  spec: FunctionSpec
+  bundle: string
+  onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
+  onReplicaExit?: (name: string, replica: string, reason: ExitReason, message: string) => void
+  /** How long a call to a function at 0 replicas is held while one starts. @default 60000 */
+  coldStartTimeoutMs?: number
+}
+
+export interface DeploymentStats {
+  name: string
+  desired: number
+  replicas: number
+  ready: number
+  inflight: number
+  /** Calls held while a replica starts. */
+  waiting: number
+  /** Calls started since the deployment was created. */
+  started: number
+  /** Mean event-loop utilisation of ready replicas, 0…1. */
+  utilisation: number
+  maxInflight: number
+  lastError?: string
+}
+
+const MAX_START_BACKOFF_MS = 30_000
+
+/**
+ * All replicas of one function: routes each call to the least-loaded ready replica, holds
+ * calls while the first replica starts, replaces replicas that die, and drains on scale-down.
+ */
+export class Deployment extends EventEmitter {
+  readonly name: string
+  spec: FunctionSpec
+  bundle: string
+  desired: number
+  readonly createdAt = new Date()
+  private replicas: Replica[] = []
+  private counter = 0
+  private rr = 0
+  private startedTotal = 0
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  private startFailures = 0
+  private restartTimer: NodeJS.Timeout | undefined
+  private closing: Promise<void> | undefined
+  lastError: string | undefined
+
+  constructor(private readonly options: DeploymentOptions) {
+    super()
+    this.setMaxListeners(0)
+    this.spec = options.spec
+    this.name = options.spec.name
+    this.bundle = options.bundle
+    this.desired = options.spec.scale.min
+  }
+
+  /** Starts the initial replicas and waits until they are ready (or the first fails). */
+  async start(): Promise<void> {
+    this.reconcile()
+    await Promise.all(this.replicas.map((r) => r.ready))
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined
+  }
+
+  /** Sends one call to the least-loaded ready replica: 429 when all are full, held at 0 replicas. */
+  async invoke(request: InvokeRequest): Promise<InvokeResult> {
+    for (;;) {
+      if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
+      const replica = this.pick()
+      if (replica) {
+        this.startedTotal++
+        return replica.invoke(request)
+      }
+      if (this.replicas.some((r) => r.accepting)) throw saturated(this.spec.watchdog.maxInflight)
+      if (this.desired === 0) this.scale(Math.max(1, this.spec.scale.min))
+      await this.waitForReady()
+    }
+  }
+
+  /** Picks a replica for a call now, or undefined; the queue-worker uses this to take work only when a slot is free. */
+  pick(): Replica | undefined {
+    const i = pickReplica(this.replicas, this.spec.watchdog.maxInflight, this.rr++)
+    if (this.rr > 1e9) this.rr = 0
+    return i < 0 ? undefined : this.replicas[i]
+  }
+
+  /** Free call slots right now (Infinity without `max_inflight`). */
+  freeSlots(): number {
+    return freeSlots(this.replicas, this.spec.watchdog.maxInflight)
+  }
+
+  /** Sets the desired replica count; extra replicas drain (bounded by `write_timeout`) before they stop. */
+  scale(replicas: number): void {
+    if (this.closing) return
+    this.desired = Math.max(0, Math.floor(replicas))
+    this.reconcile()
+  }
+
+  stats(): DeploymentStats {
+    let ready = 0
+    let inflight = 0
+    let elu = 0
+    let live = 0
+    for (const r of this.replicas) {
+      if (r.state === 'stopped') continue
+      inflight += r.inflight
+      if (r.state !== 'draining') live++
+      if (r.accepting) {
+        ready++
+        elu += r.utilisation
+      }
+    }
+    const stats: DeploymentStats = {
+      name: this.name,
+      desired: this.desired,
+      replicas: live,
+      ready,
+      inflight,
+      waiting: this.waiters.length,
+      started: this.startedTotal,
+      utilisation: ready ? elu / ready : 0,
+      maxInflight: this.spec.watchdog.maxInflight,
+    }
+    if (this.lastError) stats.lastError = this.lastError
+    return stats
+  }
+
+  /** Asks every ready replica for its event-loop utilisation (for cpu scaling). */
+  async sample(): Promise<void> {
+    await Promise.all(this.replicas.filter((r) => r.accepting).map((r) => r.ping(1000)))
+  }
+
+  /** Drains and stops every replica; a second call returns the same promise. */
+  close(timeoutMs = this.spec.watchdog.writeTimeoutMs): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.restartTimer) clearTimeout(this.restartTimer)
+      const err = new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' })
+      for (const w of this.waiters.splice(0)) w.reject(err)
+      await Promise.all(this.replicas.map((r) => r.close(timeoutMs)))
+    })()
+    return this.closing
+  }
+
+  private waitForReady(): Promise<void> {
+    const timeoutMs = this.options.coldStartTimeoutMs ?? 60_000
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+        reject(new FaasError('ERR_REPLICA_START_FAILED', `no replica of ${this.name} became ready within ${timeoutMs} ms\n`, { internal: 'gateway' }))
+      }, timeoutMs)
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  private reconcile(): void {
+    if (this.closing) return
+    const live = this.replicas.filter((r) => r.state === 'starting' || r.state === 'ready')
+    if (live.length < this.desired) {
+      if (this.restartTimer) return // a crash-looping function starts again after its backoff
+      for (let i = live.length; i < this.desired; i++) this.startReplica()
+    } else if (live.length > this.desired) {
+      // Remove the ones that are not ready yet first, then the least busy.
+      const victims = [...live]
+        .sort((a, b) => (a.state === b.state ? a.inflight - b.inflight : a.state === 'starting' ? -1 : 1))
+        .slice(0, live.length - this.desired)
+      for (const r of victims) void r.close(this.spec.watchdog.writeTimeoutMs)
+    }
+  }
+
+  private startReplica(): void {
+    const replica = new Replica({
+      name: `${this.name}-${++this.counter}`,
+      bundle: this.bundle,
+      spec: this.spec,
+      ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
+    })
+    this.replicas.push(replica)
+    replica.on('ready', () => {
+      this.startFailures = 0
+      this.lastError = undefined
+      for (const w of this.waiters.splice(0)) w.resolve()
+      this.emit('slot', this)
+    })
+    replica.on('idle-slot', () => this.emit('slot', this))
+    replica.on('exit', ({ reason, message }: { reason: ExitReason; message: string }) => {
+      this.replicas = this.replicas.filter((r) => r !== replica)
+      if (reason === 'stopped') return
+      this.lastError = message
+      this.options.onReplicaExit?.(this.name, replica.name, reason, message)
+      if (reason === 'start-failed') {
+        this.startFailures++
+        // Nothing can start: the calls held for it get the reason instead of waiting.
+        if (!this.replicas.some((r) => r.accepting || r.state === 'starting')) {
+          const err = new FaasError('ERR_REPLICA_START_FAILED', `${message}\n`, { internal: 'of-watchdog' })
+          for (const w of this.waiters.splice(0)) w.reject(err)
+        }
+        const delay = Math.min(MAX_START_BACKOFF_MS, 500 * 2 ** (this.startFailures - 1))
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = undefined
+          this.reconcile()
+        }, delay)
+        this.restartTimer.unref()
+        return
+      }
+      this.reconcile()
+    })
+  }
+}

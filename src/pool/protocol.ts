@@ -1,0 +1,60 @@
+/**
+ * The one message protocol between the main thread and a replica (worker thread).
+ * Several calls are in flight per replica over the worker's own message port; each
+ * carries an id the answer echoes.
+ */
+import type { HandlerStyle } from '../config/stack.js'
+
+export interface ReplicaData {
+  functionName: string
+  replicaName: string
+  style: HandlerStyle
+  lang: string
+  secrets: Record<string, string>
+}
+
+export type Headers = Record<string, string | string[]>
+
+export interface InvokeMessage {
+  t: 'invoke'
+  id: number
+  method: string
+  /** Sub-path after `/function/NAME`, always starting with `/`, with the raw query string. */
+  path: string
+  headers: Headers
+  body: Uint8Array | null
+  callId: string
+}
+
+export interface AbortMessage {
+  t: 'abort'
+  id: number
+}
+
+export interface PingMessage {
+  t: 'ping'
+  seq: number
+}
+
+export type ToWorker = InvokeMessage | AbortMessage | PingMessage
+
+export interface ReadyMessage {
+  t: 'ready'
+}
+
+export interface ResultMessage {
+  t: 'result'
+  id: number
+  status: number
+  headers: [string, string][]
+  body: Uint8Array
+}
+
+export interface PongMessage {
+  t: 'pong'
+  seq: number
+  /** Event-loop utilisation since the previous pong, 0…1 (for cpu-based scaling). */
+  elu: number
+}
+
+export type FromWorker = ReadyMessage | ResultMessage | PongMessage

@@ -1,0 +1,246 @@
+import { EventEmitter } from 'node:events'
+import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import type { FunctionSpec } from '../config/stack.js'
+import { FaasError } from '../errors.js'
+import type { FromWorker, InvokeMessage, ReplicaData, ToWorker } from './protocol.js'
+
+export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
+export type ExitReason = 'oom' | 'crash' | 'timeout' | 'exit' | 'stopped' | 'start-failed'
+
+export type InvokeRequest = Omit<InvokeMessage, 't' | 'id'>
+
+export interface InvokeResult {
+  status: number
+  headers: [string, string][]
+  body: Uint8Array
+}
+
+export interface ReplicaOptions {
+  name: string
+  /** The bundled module (handler + replica entry) this replica runs. */
+  bundle: string
+  spec: FunctionSpec
+  /** Called with every line the handler writes to stdout or stderr. */
+  onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
+  /** How long a replica whose call timed out may take to answer a ping before it is replaced. @default 1000 */
+  unresponsiveMs?: number
+}
+
+interface Pending {
+  resolve: (r: InvokeResult) => void
+  reject: (e: FaasError) => void
+  timer: NodeJS.Timeout | undefined
+}
+
+/**
+ * One worker thread running one version of a function. Many calls are in flight at once
+ * over the worker's message port; the replica only counts them, the deployment decides
+ * who gets a call.
+ */
+export class Replica extends EventEmitter {
+  readonly name: string
+  readonly bundle: string
+  readonly startedAt = performance.now()
+  state: ReplicaState = 'starting'
+  inflight = 0
+  /** Calls started on this replica since it started. */
+  started = 0
+  /** Event-loop utilisation reported by the last pong, 0…1. */
+  utilisation = 0
+  readyAt: number | undefined
+  readonly ready: Promise<void>
+
+  private readonly worker: Worker
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private pingSeq = 0
+  private readonly pings = new Map<number, () => void>()
+  private exitReason: ExitReason | undefined
+  private exited: Promise<void>
+  private closing: Promise<void> | undefined
+  private readonly execTimeoutMs: number
+  private readonly unresponsiveMs: number
+
+  constructor(private readonly options: ReplicaOptions) {
+    super()
+    this.name = options.name
+    this.bundle = options.bundle
+    const { spec } = options
+    this.execTimeoutMs = spec.watchdog.execTimeoutMs
+    this.unresponsiveMs = options.unresponsiveMs ?? 1000
+    const workerData: ReplicaData = { functionName: spec.name, replicaName: options.name, style: spec.style, lang: spec.lang, secrets: spec.secrets }
+    // Source maps must be on before the bundle is parsed, so a two-line bootstrap loads it.
+    const bootstrap = `process.setSourceMapsEnabled(true); import(${JSON.stringify(pathToFileURL(options.bundle).href)}).catch((err) => { throw err })`
+    this.worker = new Worker(bootstrap, {
+      eval: true,
+      workerData,
+      env: { ...process.env, ...spec.environment, OPENFAAS_NAME: spec.name, OPENFAAS_NAMESPACE: 'openfaas-fn' },
+      stdout: true,
+      stderr: true,
+      name: options.name,
+      ...(spec.memoryLimitBytes ? { resourceLimits: { maxOldGenerationSizeMb: Math.max(4, Math.ceil(spec.memoryLimitBytes / 1024 ** 2)) } } : {}),
+    })
+    this.pipe('stdout')
+    this.pipe('stderr')
+
+    let markReady: () => void = () => undefined
+    let failStart: (e: Error) => void = () => undefined
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve
+      failStart = reject
+    })
+    // A start failure is reported through `ready`; nobody may be listening yet.
+    this.ready.catch(() => undefined)
+
+    let lastError: Error | undefined
+    this.worker.on('message', (msg: FromWorker) => {
+      switch (msg.t) {
+        case 'result': {
+          const p = this.pending.get(msg.id)
+          if (!p) return
+          this.settle(msg.id, p)
+          p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
+          break
+        }
+        case 'pong':
+          this.utilisation = msg.elu
+          this.pings.get(msg.seq)?.()
+          this.pings.delete(msg.seq)
+          break
+        case 'ready':
+          if (this.state === 'starting') this.state = 'ready'
+          this.readyAt = performance.now()
+          markReady()
+          this.emit('ready', this)
+          break
+      }
+    })
+    this.worker.on('error', (err) => {
+      lastError = err
+    })
+    this.exited = new Promise<void>((resolve) => {
+      this.worker.once('exit', (code) => {
+        const wasStarting = this.readyAt === undefined
+        const reason: ExitReason =
+          this.exitReason ??
+          (wasStarting ? 'start-failed' : (lastError as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : lastError ? 'crash' : 'exit')
+        this.exitReason = reason
+        this.state = 'stopped'
+        const detail = lastError ? `: ${lastError.message}` : code ? ` with code ${code}` : ''
+        const message = reason === 'start-failed' ? `replica ${this.name} failed to start${detail}` : `replica ${this.name} stopped (${reason})${detail}`
+        failStart(new FaasError('ERR_REPLICA_START_FAILED', message, { internal: 'of-watchdog', cause: lastError }))
+        for (const [id, p] of this.pending) {
+          this.settle(id, p)
+          p.reject(new FaasError('ERR_REPLICA_CRASHED', `${message}\n`, { internal: 'of-watchdog' }))
+        }
+        for (const done of this.pings.values()) done()
+        this.pings.clear()
+        this.emit('exit', { reason, error: lastError, message })
+        resolve()
+      })
+    })
+  }
+
+  get accepting(): boolean {
+    return this.state === 'ready'
+  }
+
+  /** Sends one call; rejects with a coded error on timeout or crash. */
+  invoke(request: InvokeRequest): Promise<InvokeResult> {
+    if (this.state === 'stopped') return Promise.reject(new FaasError('ERR_REPLICA_CRASHED', `replica ${this.name} is stopped\n`, { internal: 'of-watchdog' }))
+    const id = this.nextId++
+    this.inflight++
+    this.started++
+    return new Promise<InvokeResult>((resolve, reject) => {
+      const pending: Pending = { resolve, reject, timer: undefined }
+      if (this.execTimeoutMs > 0) pending.timer = setTimeout(() => this.timeout(id), this.execTimeoutMs)
+      this.pending.set(id, pending)
+      const message: ToWorker = { t: 'invoke', id, ...request }
+      this.worker.postMessage(message, request.body && request.body.byteLength > 0 ? [request.body.buffer as ArrayBuffer] : undefined)
+    })
+  }
+
+  private settle(id: number, p: Pending): void {
+    if (p.timer) clearTimeout(p.timer)
+    this.pending.delete(id)
+    this.inflight--
+    this.emit('idle-slot', this)
+  }
+
+  private timeout(id: number): void {
+    const p = this.pending.get(id)
+    if (!p) return
+    this.settle(id, p)
+    p.reject(new FaasError('ERR_INVOKE_TIMEOUT', '', { internal: 'of-watchdog', emptyBody: true }))
+    this.post({ t: 'abort', id })
+    // A handler that ignores its AbortSignal is fine; one that blocks the event loop is not.
+    void this.ping(this.unresponsiveMs).then((answered) => {
+      if (!answered && this.state !== 'stopped') void this.kill('timeout')
+    })
+  }
+
+  /** Resolves true when the replica's event loop answers within `withinMs`. */
+  ping(withinMs: number): Promise<boolean> {
+    if (this.state === 'stopped') return Promise.resolve(false)
+    const seq = ++this.pingSeq
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(seq)
+        resolve(false)
+      }, withinMs)
+      this.pings.set(seq, () => {
+        clearTimeout(timer)
+        resolve(this.state !== 'stopped')
+      })
+      this.post({ t: 'ping', seq })
+    })
+  }
+
+  private post(message: ToWorker): void {
+    if (this.state !== 'stopped') this.worker.postMessage(message)
+  }
+
+  /** Stops at once; calls in flight get 502. */
+  kill(reason: ExitReason): Promise<void> {
+    if (this.state !== 'stopped') {
+      this.exitReason ??= reason
+      void this.worker.terminate()
+    }
+    return this.exited
+  }
+
+  /** Takes no new calls, waits for those in flight (at most `timeoutMs`), then stops. Idempotent. */
+  close(timeoutMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.state === 'stopped') return
+      this.state = 'draining'
+      if (this.inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs)
+          const check = (): void => {
+            if (this.inflight > 0 && this.state !== 'stopped') return
+            clearTimeout(timer)
+            this.off('idle-slot', check)
+            this.off('exit', check)
+            resolve()
+          }
+          this.on('idle-slot', check)
+          this.on('exit', check)
+        })
+      }
+      await this.kill('stopped')
+    })()
+    return this.closing
+  }
+
+  private pipe(stream: 'stdout' | 'stderr'): void {
+    const source = this.worker[stream]
+    const lines = createInterface({ input: source, crlfDelay: Infinity })
+    lines.on('line', (line) => {
+      if (this.options.onOutput) this.options.onOutput(this.name, stream, line)
+      else (stream === 'stdout' ? process.stdout : process.stderr).write(`${this.name} | ${line}\n`)
+    })
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs inside each replica. The loader bundles this file with the user's handler, so it
+ * imports nothing of ours but the adapters beside it and the protocol's types.
+ */
+import { performance } from 'node:perf_hooks'
+import { parentPort, workerData } from 'node:worker_threads'
+import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
+import { callFetchHandler } from './fetch-style.js'
+import { callNodeTemplateHandler } from './node-template.js'
+
+export interface CallInput {
+  message: InvokeMessage
+  signal: AbortSignal
+  data: ReplicaData
+}
+
+export type CallOutput = Omit<ResultMessage, 't' | 'id'>
+
+type AnyHandler = (...args: unknown[]) => unknown
+
+function pickHandler(mod: Record<string, unknown>): AnyHandler {
+  const candidates = [mod.default, (mod.default as Record<string, unknown> | undefined)?.default, mod.handle, mod.handler]
+  const fn = candidates.find((c) => typeof c === 'function')
+  if (!fn) throw new Error('the handler module exports no function: use `export default async function handle(req, ctx)` or `module.exports = async (event, context) => …`')
+  return fn as AnyHandler
+}
+
+export function serve(mod: Record<string, unknown>): void {
+  const port = parentPort
+  if (!port) throw new Error('faasdev worker entry must run in a worker thread')
+  const data = workerData as ReplicaData
+  const handler = pickHandler(mod)
+  const calls = new Map<number, AbortController>()
+  let lastElu = performance.eventLoopUtilization()
+
+  const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
+
+  const run = async (message: InvokeMessage): Promise<void> => {
+    const controller = new AbortController()
+    calls.set(message.id, controller)
+    let out: CallOutput
+    try {
+      const input: CallInput = { message, signal: controller.signal, data }
+      out = data.style === 'fetch' ? await callFetchHandler(handler, input) : await callNodeTemplateHandler(handler, input)
+    } catch (err) {
+      console.error(err)
+      out = { status: 500, headers: [['content-type', 'text/plain; charset=utf-8']], body: new TextEncoder().encode(String(err)) }
+    } finally {
+      calls.delete(message.id)
+    }
+    const body = out.body
+    // Only hand over buffers this call owns outright; a view on a shared slab must be copied.
+    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer
+    post({ t: 'result', id: message.id, ...out }, own && body.byteLength > 0 ? [body.buffer as ArrayBuffer] : undefined)
+  }
+
+  port.on('message', (msg: ToWorker) => {
+    switch (msg.t) {
+      case 'invoke':
+        void run(msg)
+        break
+      case 'abort':
+        calls.get(msg.id)?.abort(new DOMException('exec_timeout exceeded', 'TimeoutError'))
+        break
+      case 'ping': {
+        const now = performance.eventLoopUtilization()
+        const elu = performance.eventLoopUtilization(now, lastElu).utilization
+        lastElu = now
+        post({ t: 'pong', seq: msg.seq, elu })
+        break
+      }
+    }
+  })
+  post({ t: 'ready' })
+}

@@ -1,0 +1,54 @@
+import type { CallInput, CallOutput } from './entry.js'
+
+const encoder = new TextEncoder()
+
+/** What a fetch-style handler receives as its second argument. */
+export interface Context {
+  callId: string
+  functionName: string
+  /** Secret name → value, read from `.secrets/NAME` beside the stack file. */
+  secrets: Record<string, string>
+  /** Fires when the call passes the function's `exec_timeout`. */
+  signal: AbortSignal
+}
+
+function toRequest({ message }: CallInput): Request {
+  const headers = new Headers()
+  for (const [k, v] of Object.entries(message.headers)) {
+    if (Array.isArray(v)) for (const item of v) headers.append(k, item)
+    else headers.set(k, v)
+  }
+  const host = typeof message.headers.host === 'string' ? message.headers.host : 'localhost'
+  const hasBody = message.body !== null && message.method !== 'GET' && message.method !== 'HEAD'
+  return new Request(`http://${host}${message.path}`, {
+    method: message.method,
+    headers,
+    body: hasBody ? (message.body as Uint8Array<ArrayBuffer>) : null,
+  })
+}
+
+export async function toOutput(value: unknown): Promise<CallOutput> {
+  if (value instanceof Response) {
+    const headers: [string, string][] = []
+    value.headers.forEach((v, k) => {
+      if (k !== 'set-cookie') headers.push([k, v])
+    })
+    for (const cookie of value.headers.getSetCookie()) headers.push(['set-cookie', cookie])
+    return { status: value.status, headers, body: new Uint8Array(await value.arrayBuffer()) }
+  }
+  if (value === undefined || value === null) return { status: 204, headers: [], body: new Uint8Array(0) }
+  if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: encoder.encode(value) }
+  if (value instanceof Uint8Array) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: value }
+  if (value instanceof ArrayBuffer) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value) }
+  return { status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: encoder.encode(JSON.stringify(value)) }
+}
+
+export async function callFetchHandler(handler: (...args: unknown[]) => unknown, input: CallInput): Promise<CallOutput> {
+  const ctx: Context = {
+    callId: input.message.callId,
+    functionName: input.data.functionName,
+    secrets: input.data.secrets,
+    signal: input.signal,
+  }
+  return toOutput(await handler(toRequest(input), ctx))
+}

@@ -1,0 +1,198 @@
+/**
+ * The OpenFaaS node18/node20/node22 template (of-watchdog http mode + Express), reproduced
+ * in-process so template functions run unmodified: the same event, context, body parsing
+ * and response rules. Two of the template's bugs are fixed on purpose: a thrown error or a
+ * rejected promise answers 500 (not 200), and an object result is sent as application/json.
+ */
+import type { CallInput, CallOutput } from './entry.js'
+
+const encoder = new TextEncoder()
+const DEFAULT_LIMIT = '100kb'
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message)
+  }
+}
+
+/** The `bytes` package's format, as body-parser reads its `limit`: `100kb`, `1mb`, or bytes. */
+export function parseByteLimit(value: string | undefined, fallback = DEFAULT_LIMIT): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$/i.exec(value ?? fallback) ?? /^(\d+)(kb)$/.exec(fallback)
+  const units: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 }
+  return Math.floor(Number(match?.[1] ?? 102400) * (units[(match?.[2] ?? 'b').toLowerCase()] ?? 1))
+}
+
+function header(headers: Record<string, string | string[]>, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function parseQuery(search: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [k, v] of new URLSearchParams(search)) {
+    const prev = out[k]
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+  }
+  return out
+}
+
+function parseBody(input: CallInput): unknown {
+  const { message } = input
+  const headers = message.headers
+  const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && !Number.isNaN(Number(header(headers, 'content-length'))))
+  const legacyEmpty = input.data.lang === 'node22' ? undefined : {}
+  const bytes = message.body ?? new Uint8Array(0)
+  const type = (header(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  const check = (limit: number): void => {
+    if (bytes.byteLength > limit) throw new HttpError(413, 'PayloadTooLargeError: request entity too large')
+  }
+  const buffer = (): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+  if (process.env.RAW_BODY === 'true') {
+    if (!hasBody) return legacyEmpty
+    check(parseByteLimit(process.env.MAX_RAW_SIZE))
+    return buffer()
+  }
+  if (!hasBody) return legacyEmpty
+  if (type === 'application/json') {
+    check(parseByteLimit(process.env.MAX_JSON_SIZE))
+    const text = buffer().toString('utf8')
+    if (text.trim() === '') return {}
+    // body-parser's strict mode: only objects and arrays.
+    if (!/^[\s]*[{[]/.test(text)) throw new HttpError(400, `SyntaxError: Unexpected token in JSON at position 0`)
+    try {
+      return JSON.parse(text) as unknown
+    } catch (err) {
+      throw new HttpError(400, `SyntaxError: ${(err as Error).message}`)
+    }
+  }
+  if (type === 'application/octet-stream') {
+    check(parseByteLimit(undefined))
+    return buffer()
+  }
+  if (type.startsWith('text/')) {
+    check(parseByteLimit(undefined))
+    return buffer().toString('utf8')
+  }
+  if (type === 'application/x-www-form-urlencoded') {
+    check(parseByteLimit(undefined))
+    return parseQuery(buffer().toString('utf8'))
+  }
+  return legacyEmpty
+}
+
+class FunctionContext {
+  statusCode = 200
+  headerValues: Record<string, unknown> = {}
+  cbCalled = 0
+  constructor(private readonly cb: (err: unknown, value?: unknown) => void) {}
+
+  status(code?: number): number | this {
+    if (!code) return this.statusCode
+    this.statusCode = code
+    return this
+  }
+
+  headers(value?: Record<string, unknown>): Record<string, unknown> | this {
+    if (!value) return this.headerValues
+    this.headerValues = value
+    return this
+  }
+
+  succeed(value: unknown): void {
+    this.cbCalled++
+    this.cb(undefined, value)
+  }
+
+  fail(value: unknown): void {
+    if (this.statusCode === 200) this.statusCode = 500
+    this.cbCalled++
+    this.cb(value)
+  }
+}
+
+function isPlain(value: unknown): boolean {
+  return !!value && ((value as object).constructor === Array || (value as object).constructor === Object)
+}
+
+function send(status: number, custom: Record<string, unknown>, value: unknown, json: boolean): CallOutput {
+  const headers: [string, string][] = []
+  let hasType = false
+  for (const [k, v] of Object.entries(custom)) {
+    if (v === undefined || v === null) continue
+    const name = k.toLowerCase()
+    if (name === 'content-type') hasType = true
+    for (const item of Array.isArray(v) ? v : [v]) headers.push([name, String(item)])
+  }
+  let body: Uint8Array
+  let type: string | undefined
+  if (value === undefined || value === null) {
+    body = new Uint8Array(0)
+  } else if (json) {
+    body = encoder.encode(JSON.stringify(value))
+    type = 'application/json; charset=utf-8'
+  } else if (value instanceof Uint8Array) {
+    body = new Uint8Array(value)
+    type = 'application/octet-stream'
+  } else if (typeof value === 'string') {
+    body = encoder.encode(value)
+    type = 'text/html; charset=utf-8'
+  } else {
+    // Express 4 sends numbers, booleans and other objects through res.json.
+    body = encoder.encode(JSON.stringify(value))
+    type = 'application/json; charset=utf-8'
+  }
+  if (!hasType && type) headers.push(['content-type', type])
+  return { status, headers, body }
+}
+
+export async function callNodeTemplateHandler(handler: (...args: unknown[]) => unknown, input: CallInput): Promise<CallOutput> {
+  const { message } = input
+  const headers = { ...message.headers }
+  // The template sets a default Content-Type before body parsing.
+  if (!headers['content-type']) headers['content-type'] = 'text/plain'
+  let body: unknown
+  try {
+    body = parseBody({ ...input, message: { ...message, headers } })
+  } catch (err) {
+    if (err instanceof HttpError) return { status: err.status, headers: [['content-type', 'text/html; charset=utf-8']], body: encoder.encode(err.message) }
+    throw err
+  }
+  const url = new URL(message.path, 'http://localhost')
+  const event = { body, headers, method: message.method, query: parseQuery(url.search), path: url.pathname }
+
+  return new Promise<CallOutput>((resolve) => {
+    let done = false
+    const cb = (err: unknown, value?: unknown): void => {
+      if (done) return
+      done = true
+      if (err !== undefined && err !== null) {
+        console.error(err)
+        const status = context.statusCode === 200 ? 500 : context.statusCode
+        const text = typeof (err as { toString?: unknown }).toString === 'function' ? String(err) : JSON.stringify(err)
+        resolve({ status, headers: [['content-type', 'text/html; charset=utf-8']], body: encoder.encode(text) })
+        return
+      }
+      resolve(send(context.statusCode, context.headerValues, value, isPlain(value)))
+    }
+    const context = new FunctionContext(cb)
+    let result: unknown
+    try {
+      result = handler(event, context, cb)
+    } catch (err) {
+      // A synchronous throw: the template would crash or answer 500; we answer 500.
+      if (context.statusCode === 200) context.statusCode = 500
+      cb(err ?? new Error('handler threw'))
+      return
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        if (!context.cbCalled) context.succeed(value)
+      },
+      (err: unknown) => {
+        if (context.statusCode === 200) context.statusCode = 500
+        cb(err ?? new Error('handler rejected'))
+      },
+    )
+  })
+}

@@ -1,0 +1,63 @@
+import type { SkippedFunction } from '../config/stack.js'
+import { FaasError } from '../errors.js'
+import type { Deployment } from '../pool/deployment.js'
+import type { InvokeRequest, InvokeResult } from '../pool/replica.js'
+
+export const DEFAULT_NAMESPACE = 'openfaas-fn'
+
+export interface CallObserver {
+  /** Called when a call starts and when it ends (with its status), for metrics and autoscaling. */
+  started?(name: string): void
+  finished?(name: string, status: number, seconds: number): void
+}
+
+/** Splits `NAME.NAMESPACE` on the last dot, as the OpenFaaS gateway does. */
+export function splitName(raw: string): { name: string; namespace: string } {
+  const dot = raw.lastIndexOf('.')
+  return dot < 0 ? { name: raw, namespace: DEFAULT_NAMESPACE } : { name: raw.slice(0, dot), namespace: raw.slice(dot + 1) }
+}
+
+/** The one path both sync and async calls take: name → deployment → replica. */
+export class Router {
+  readonly deployments = new Map<string, Deployment>()
+  readonly skipped = new Map<string, SkippedFunction>()
+  readonly failed = new Map<string, string>()
+  private readonly observers: CallObserver[] = []
+
+  observe(observer: CallObserver): void {
+    this.observers.push(observer)
+  }
+
+  /** The deployment for `NAME` or `NAME.openfaas-fn`; a coded 404 otherwise. */
+  resolve(raw: string): Deployment {
+    const { name, namespace } = splitName(raw)
+    const deployment = namespace === DEFAULT_NAMESPACE ? this.deployments.get(name) : undefined
+    if (deployment) return deployment
+    const skipped = this.skipped.get(name)
+    if (skipped && namespace === DEFAULT_NAMESPACE) throw new FaasError('ERR_FUNCTION_SKIPPED', `function ${name} is not running: ${skipped.reason}\n`, { internal: 'gateway' })
+    const failed = this.failed.get(name)
+    if (failed && namespace === DEFAULT_NAMESPACE) throw new FaasError('ERR_FUNCTION_NOT_FOUND', `function ${name} failed to deploy: ${failed}\n`, { internal: 'gateway' })
+    throw new FaasError('ERR_FUNCTION_NOT_FOUND', `error finding function ${name}.${namespace}: function not found\n`, { internal: 'gateway' })
+  }
+
+  async invoke(raw: string, request: InvokeRequest): Promise<InvokeResult> {
+    return this.invokeDeployment(this.resolve(raw), request)
+  }
+
+  async invokeDeployment(deployment: Deployment, request: InvokeRequest): Promise<InvokeResult> {
+    const started = performance.now()
+    for (const o of this.observers) o.started?.(deployment.name)
+    let status = 500
+    try {
+      const result = await deployment.invoke(request)
+      status = result.status
+      return result
+    } catch (err) {
+      status = err instanceof FaasError ? err.statusCode : 500
+      throw err
+    } finally {
+      const seconds = (performance.now() - started) / 1000
+      for (const o of this.observers) o.finished?.(deployment.name, status, seconds)
+    }
+  }
+}

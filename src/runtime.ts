@@ -1,0 +1,227 @@
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
+import { createGateway } from './gateway/app.js'
+import { bundleFunction, installDependencies, missingDependencies } from './loader/bundle.js'
+import { Deployment, type DeploymentStats } from './pool/deployment.js'
+import { Router } from './router/router.js'
+
+export interface RuntimeOptions {
+  /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
+  stack?: string
+  /** @default 8080; 0 picks a free port */
+  port?: number
+  /** @default '127.0.0.1' */
+  host?: string
+  /** @default 'memory' */
+  queue?: 'memory' | 'jetstream'
+  /** Watch handlers and the stack file and reload on change. @default true */
+  watch?: boolean
+  /** Request body limit in bytes. @default 10 MiB */
+  maxBody?: number
+  /** Where builds (and JetStream's store) live. @default `.faasdev/` beside the stack file */
+  dataDir?: string
+  /** How long `close()` lets in-flight and queued work finish. @default 30000 */
+  graceMs?: number
+  /** Environment used for `${VAR}` substitution in the stack file. @default process.env */
+  env?: NodeJS.ProcessEnv
+  /** Where faasdev's own messages go. @default stderr */
+  log?: (line: string) => void
+  /** Where handler output goes, one line at a time. @default stdout, prefixed with the replica name */
+  onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
+}
+
+export interface FunctionSummary {
+  name: string
+  status: 'ready' | 'skipped' | 'failed'
+  url?: string
+  lang: string
+  replicas?: number
+  maxInflight?: number
+  execTimeoutMs?: number
+  memory?: string
+  buildMs?: number
+  reason?: string
+}
+
+export interface RuntimeStats {
+  functions: Record<string, DeploymentStats>
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+export const VERSION = pkg.version
+
+/** Removes build folders left by faasdev processes that no longer run (e.g. after kill -9). */
+function sweepStaleBuilds(dataDir: string): void {
+  let entries: string[] = []
+  try {
+    entries = readdirSync(dataDir)
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const match = /^build-(\d+)-/.exec(entry)
+    if (!match) continue
+    const pid = Number(match[1])
+    let alive = true
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM'
+    }
+    if (!alive) rmSync(join(dataDir, entry), { recursive: true, force: true })
+  }
+}
+
+/**
+ * The composition root: builds every component from the stack file, starts them in order
+ * and closes them in reverse.
+ */
+export class Runtime {
+  readonly config: StackConfig
+  readonly router = new Router()
+  readonly dataDir: string
+  private app: FastifyInstance | undefined
+  private buildDir: string | undefined
+  private address: string | undefined
+  private startPromise: Promise<void> | undefined
+  private closing: Promise<void> | undefined
+  private accepting = false
+  readonly summary: FunctionSummary[] = []
+  private readonly log: (line: string) => void
+
+  constructor(readonly options: RuntimeOptions, config: StackConfig) {
+    this.config = config
+    this.dataDir = resolve(config.dir, options.dataDir ?? '.faasdev')
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+  }
+
+  /** The gateway's base URL, e.g. `http://127.0.0.1:8080` (after `start()`). */
+  get url(): string {
+    if (!this.address) throw new Error('runtime not started')
+    return this.address
+  }
+
+  start(): Promise<void> {
+    this.startPromise ??= this.doStart()
+    return this.startPromise
+  }
+
+  private async doStart(): Promise<void> {
+    for (const w of this.config.warnings) this.log(`warning: ${w}`)
+    for (const s of this.config.skipped) {
+      this.router.skipped.set(s.name, s)
+      this.log(`warning: skipping ${s.name}: ${s.reason}`)
+      this.summary.push({ name: s.name, status: 'skipped', lang: s.lang, reason: s.reason })
+    }
+    await import('node:fs/promises').then((fs) => fs.mkdir(this.dataDir, { recursive: true }))
+    sweepStaleBuilds(this.dataDir)
+    this.buildDir = await mkdtemp(join(this.dataDir, `build-${process.pid}-`))
+    await Promise.all(this.config.functions.map((spec) => this.deploy(spec)))
+    if (this.router.deployments.size === 0) {
+      throw new Error(`no function could start (${this.summary.map((s) => `${s.name}: ${s.reason ?? s.status}`).join('; ')})`)
+    }
+
+    this.app = await createGateway({
+      router: this.router,
+      maxBody: this.options.maxBody ?? 10 * 1024 * 1024,
+      version: VERSION,
+      isReady: () => this.accepting,
+    })
+    const host = this.options.host ?? '127.0.0.1'
+    await this.app.listen({ port: this.options.port ?? 8080, host })
+    const addr = this.app.server.address()
+    const port = typeof addr === 'object' && addr ? addr.port : this.options.port
+    this.address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
+    this.accepting = true
+  }
+
+  private async deploy(spec: FunctionSpec): Promise<void> {
+    const summary: FunctionSummary = {
+      name: spec.name,
+      status: 'failed',
+      lang: spec.lang,
+      replicas: spec.scale.min,
+      maxInflight: spec.watchdog.maxInflight,
+      execTimeoutMs: spec.watchdog.execTimeoutMs,
+      ...(spec.limits.memory ? { memory: spec.limits.memory } : {}),
+    }
+    this.summary.push(summary)
+    try {
+      const missing = missingDependencies(spec.handlerDir)
+      if (missing.length > 0) {
+        this.log(`${spec.name}: installing dependencies (npm install in ${spec.handlerDir}; missing ${missing.join(', ')})`)
+        await installDependencies(spec.handlerDir)
+      }
+      const bundle = await bundleFunction(spec, join(this.buildDir as string, spec.name))
+      summary.buildMs = Math.round(bundle.durationMs)
+      const deployment = new Deployment({
+        spec,
+        bundle: bundle.file,
+        ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
+        onReplicaExit: (name, replica, reason, message) => this.log(`${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`),
+      })
+      await deployment.start()
+      this.router.deployments.set(spec.name, deployment)
+      summary.status = 'ready'
+    } catch (err) {
+      const reason = (err as Error).message
+      summary.reason = reason
+      this.router.failed.set(spec.name, reason)
+      this.log(`error: ${spec.name}: ${reason}`)
+    }
+  }
+
+  stats(): RuntimeStats {
+    const functions: Record<string, DeploymentStats> = {}
+    for (const [name, d] of this.router.deployments) functions[name] = d.stats()
+    return { functions }
+  }
+
+  /** Resolves when nothing is in flight (and, once async lands, nothing is queued). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.router.deployments.values()].some((d) => {
+        const s = d.stats()
+        return s.inflight > 0 || s.waiting > 0
+      })
+      if (!busy) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  /** Graceful: stop intake, drain in-flight calls, stop replicas. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose()
+    return this.closing
+  }
+
+  private async doClose(): Promise<void> {
+    this.accepting = false
+    if (this.startPromise) await this.startPromise.catch(() => undefined)
+    const grace = this.options.graceMs ?? 30_000
+    const steps: [string, () => Promise<unknown>][] = [
+      // Fastify answers 503 to new requests once closing, and waits for those in flight.
+      ['gateway', async () => this.app?.close()],
+      ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],
+      ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
+    ]
+    for (const [name, step] of steps) {
+      try {
+        await step()
+      } catch (err) {
+        this.log(`error while closing ${name}: ${(err as Error).message}`)
+      }
+    }
+  }
+}
+
+/** Reads and validates the stack file; throws a ConfigError naming file, line and field. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const file = findStackFile(options.stack)
+  const config = loadStack(file, options.env ?? process.env)
+  return new Runtime(options, config)
+}
