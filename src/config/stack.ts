@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { envsubst } from './envsubst.js'
@@ -106,7 +106,7 @@ export function findStackFile(explicit: string | undefined, cwd = process.cwd())
     const candidate = join(cwd, name)
     if (existsSync(candidate)) return candidate
   }
-  throw new ConfigError(join(cwd, 'stack.yml'), undefined, undefined, 'no stack.yaml or stack.yml here; pass -f FILE')
+  throw new ConfigError(displayPath(join(cwd, 'stack.yml')), undefined, undefined, `no stack.yaml or stack.yml in ${cwd}; pass -f FILE`)
 }
 
 type Path = (string | number)[]
@@ -114,34 +114,37 @@ type Path = (string | number)[]
 /** Reads YAML and keeps enough to name the line of any field in an error. */
 class Source {
   readonly doc: Document
+  /** The file as messages name it: relative to the working directory when inside it. */
+  readonly shown: string
   private readonly lines = new LineCounter()
 
   constructor(readonly file: string, text: string) {
+    this.shown = displayPath(file)
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: false })
     const first = this.doc.errors[0]
     if (first) {
       const line = first.linePos?.[0].line
-      throw new ConfigError(file, line, undefined, `malformed YAML: ${first.message.split('\n')[0]}`)
+      throw new ConfigError(this.shown, line, undefined, `malformed YAML: ${first.message.split('\n')[0]}`)
     }
   }
 
   line(path: Path): number | undefined {
     for (let p = path; p.length > 0; p = p.slice(0, -1)) {
-      const node = this.doc.getIn(p, true) as { range?: [number, number, number] } | undefined
-      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line
-      // A map key's line is where its value starts when the value is empty.
-      const parent = this.doc.getIn(p.slice(0, -1), true)
+      // A field's line is its key's: a map or list value starts on the line below it.
+      const parent = p.length === 1 ? this.doc.contents : this.doc.getIn(p.slice(0, -1), true)
       if (isMap(parent)) {
-        const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === p[p.length - 1])
+        const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(p[p.length - 1]))
         const key = pair?.key as { range?: [number, number, number] } | undefined
         if (key?.range) return this.lines.linePos(key.range[0]).line
       }
+      const node = this.doc.getIn(p, true) as { range?: [number, number, number] } | undefined
+      if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line
     }
     return undefined
   }
 
   fail(path: Path, detail: string): never {
-    throw new ConfigError(this.file, this.line(path), fieldName(path), detail)
+    throw new ConfigError(this.shown, this.line(path), fieldName(path), detail)
   }
 
   get(path: Path): unknown {
@@ -150,6 +153,12 @@ class Source {
     if (isScalar(node)) return node.value
     return (node as { toJSON(): unknown }).toJSON()
   }
+}
+
+/** `stack.yml` rather than a long absolute path, as a person typed it (`stack.yml:12: …`). */
+export function displayPath(file: string, cwd = process.cwd()): string {
+  const rel = relative(cwd, file)
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file
 }
 
 function fieldName(path: Path): string {
@@ -162,7 +171,7 @@ export function loadStack(file: string, env: NodeJS.ProcessEnv = process.env): S
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(file, undefined, undefined, `cannot read stack file: ${(err as Error).message}`)
+    throw new ConfigError(displayPath(file), undefined, undefined, `cannot read stack file: ${(err as Error).message}`)
   }
   return parseStack(file, text, env)
 }
@@ -199,7 +208,7 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
   for (const key of Object.keys(raw)) {
     if (KNOWN_FUNCTION_KEYS.includes(key)) continue
     const near = closest(key, KNOWN_FUNCTION_KEYS)
-    if (near) warnings.push(`${src.file}:${src.line(at(key)) ?? '?'}: ${fieldName(at(key))}: unknown field, did you mean "${near}"?`)
+    if (near) warnings.push(`${src.shown}:${src.line(at(key)) ?? '?'}: ${fieldName(at(key))}: unknown field, did you mean "${near}"?`)
   }
 
   const lang = raw.lang
