@@ -4,9 +4,18 @@ import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
 import { createGateway } from './gateway/app.js'
+import { basicAuth } from './gateway/auth.js'
+import { pressurePlugin, type PressureOptions } from './gateway/pressure.js'
+import { systemLogs } from './gateway/system-logs.js'
+import { uiRoutes } from './gateway/ui-routes.js'
+import { LogBuffer } from './logs/log-buffer.js'
+import { terminalPrinter } from './logs/terminal.js'
+import { Metrics } from './metrics/metrics.js'
 import { bundleFunction, installDependencies, missingDependencies } from './loader/bundle.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { Router } from './router/router.js'
+import { RollingStats } from './stats/rolling.js'
+import { Autoscaler } from './autoscaler/autoscaler.js'
 
 export interface RuntimeOptions {
   /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
@@ -31,6 +40,14 @@ export interface RuntimeOptions {
   log?: (line: string) => void
   /** Where handler output goes, one line at a time. @default stdout, prefixed with the replica name */
   onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
+  /** Lines of handler output kept per function for `/system/logs`. @default 1000 */
+  logLines?: number
+  /** Gateway self-protection thresholds (503 + `Retry-After` above them). @default see PressureOptions */
+  pressure?: PressureOptions
+  /** Basic auth (user `admin`) on `/system/*` and `/ui/`; off when undefined. */
+  auth?: { user?: string; password: string }
+  /** Time between two autoscaler ticks (`--autoscale-interval`); 0 turns autoscaling off. @default 1000 */
+  autoscaleIntervalMs?: number
 }
 
 export interface FunctionSummary {
@@ -82,6 +99,11 @@ function sweepStaleBuilds(dataDir: string): void {
 export class Runtime {
   readonly config: StackConfig
   readonly router = new Router()
+  readonly metrics: Metrics
+  readonly autoscaler: Autoscaler
+  readonly logs: LogBuffer
+  /** Per-second call counts and latencies of the last minutes, for the dashboard. */
+  readonly callStats = new RollingStats()
   readonly dataDir: string
   private app: FastifyInstance | undefined
   private buildDir: string | undefined
@@ -96,6 +118,12 @@ export class Runtime {
     this.config = config
     this.dataDir = resolve(config.dir, options.dataDir ?? '.faasdev')
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    this.logs = new LogBuffer(options.logLines)
+    this.printOutput = options.onOutput ?? terminalPrinter()
+    this.metrics = new Metrics({ deployments: () => this.router.deployments.values() })
+    this.router.observe(this.metrics.observer)
+    this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
+    this.autoscaler = new Autoscaler({ router: this.router, intervalMs: options.autoscaleIntervalMs ?? 1000, log: this.log })
   }
 
   /** The gateway's base URL, e.g. `http://127.0.0.1:8080` (after `start()`). */
@@ -129,6 +157,14 @@ export class Runtime {
       maxBody: this.options.maxBody ?? 10 * 1024 * 1024,
       version: VERSION,
       isReady: () => this.accepting,
+      invocationCount: (name) => this.metrics.invocationCount(name),
+      plugins: [
+        ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
+        pressurePlugin(this.options.pressure),
+        this.metrics.plugin,
+        systemLogs(this.router, this.logs),
+        uiRoutes({ router: this.router, stats: this.callStats }),
+      ],
     })
     const host = this.options.host ?? '127.0.0.1'
     await this.app.listen({ port: this.options.port ?? 8080, host })
@@ -137,6 +173,7 @@ export class Runtime {
     this.address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
+    this.autoscaler.start()
   }
 
   private async deploy(spec: FunctionSpec): Promise<void> {
@@ -161,8 +198,11 @@ export class Runtime {
       const deployment = new Deployment({
         spec,
         bundle: bundle.file,
-        ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
-        onReplicaExit: (name, replica, reason, message) => this.log(`${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`),
+        onOutput: this.onOutput,
+        onReplicaExit: (name, replica, reason, message) => {
+          if (reason === 'oom' || reason === 'crash' || reason === 'timeout' || reason === 'exit') this.metrics.replicaRestart(name, reason)
+          this.log(`${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`)
+        },
       })
       await deployment.start()
       this.router.deployments.set(spec.name, deployment)
@@ -171,9 +211,18 @@ export class Runtime {
       const reason = (err as Error).message
       summary.reason = reason
       this.router.failed.set(spec.name, reason)
+      this.metrics.buildError(spec.name)
       this.log(`error: ${spec.name}: ${reason}`)
     }
   }
+
+  /** Every line a handler writes: kept for `/system/logs`, then printed (or given to `options.onOutput`). */
+  private readonly onOutput = (replica: string, stream: 'stdout' | 'stderr', line: string): void => {
+    this.logs.push(replica, line)
+    this.printOutput(replica, stream, line)
+  }
+
+  private readonly printOutput: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
 
   stats(): RuntimeStats {
     const functions: Record<string, DeploymentStats> = {}
@@ -204,6 +253,8 @@ export class Runtime {
     if (this.startPromise) await this.startPromise.catch(() => undefined)
     const grace = this.options.graceMs ?? 30_000
     const steps: [string, () => Promise<unknown>][] = [
+      // Stopped first so it does not start replicas that are about to be drained.
+      ['autoscaler', async () => this.autoscaler.close()],
       // Fastify answers 503 to new requests once closing, and waits for those in flight.
       ['gateway', async () => this.app?.close()],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],

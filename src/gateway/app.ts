@@ -13,6 +13,8 @@ export interface GatewayOptions {
   version: string
   /** False while starting or draining: `/readyz` answers 503. */
   isReady: () => boolean
+  /** Completed calls of a function for `invocationCount` (from the metrics). @default calls started */
+  invocationCount?: (name: string) => number
   /** Extra routes (async submit, queue status, metrics…) registered by other components. */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[]
 }
@@ -66,6 +68,7 @@ export function functionStatus(d: Deployment, invocationCount?: number): Record<
   if (s.ready) out.availableReplicas = s.ready
   if (invocationCount) out.invocationCount = invocationCount
   if (d.lastError) out.lastError = d.lastError
+  if (d.buildError) out.buildError = d.buildError
   return out
 }
 
@@ -131,14 +134,14 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       .type('text/plain; charset=utf-8')
       .send('faasdev deploys functions from stack.yml: edit it and save (hot reload), or restart `faasdev up`\n')
 
-  app.get('/system/functions', async () => [...router.deployments.values()].map((d) => functionStatus(d, d.stats().started)))
+  app.get('/system/functions', async () => [...router.deployments.values()].map((d) => functionStatus(d, options.invocationCount?.(d.name) ?? d.stats().started)))
   app.post('/system/functions', notDeployable)
   app.put('/system/functions', notDeployable)
   app.delete('/system/functions', notDeployable)
 
   app.get<{ Params: { name: string } }>('/system/function/:name', async (request) => {
     const d = router.resolve(request.params.name)
-    return functionStatus(d, d.stats().started)
+    return functionStatus(d, options.invocationCount?.(d.name) ?? d.stats().started)
   })
 
   app.post<{ Params: { name: string }; Body: { serviceName?: string; replicas?: unknown } }>('/system/scale-function/:name', async (request, reply) => {

@@ -1,0 +1,37 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+
+export interface BasicAuthOptions {
+  /** @default 'admin' */
+  user?: string
+  password: string
+}
+
+/** A password for `--auth` when `FAASDEV_PASSWORD` is not set: printed once at start. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url')
+}
+
+/** OpenFaaS protects the system API and the UI, never function calls, health or metrics. */
+export function isProtected(url: string): boolean {
+  const path = url.split('?')[0] ?? ''
+  return path.startsWith('/system/') || path === '/system' || path === '/ui' || path.startsWith('/ui/')
+}
+
+// Comparing fixed-length digests keeps the comparison constant-time whatever the lengths.
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
+
+/** Basic auth on `/system/*` and `/ui/` with OpenFaaS's 401 answer. */
+export function basicAuth(options: BasicAuthOptions) {
+  const expected = digest(`${options.user ?? 'admin'}:${options.password}`)
+  return (app: FastifyInstance): void => {
+    app.addHook('onRequest', async (request, reply) => {
+      if (!isProtected(request.url)) return
+      const header = request.headers.authorization ?? ''
+      const match = /^Basic\s+(\S+)$/i.exec(header)
+      const given = match?.[1] ? Buffer.from(match[1], 'base64').toString('utf8') : ''
+      if (given && timingSafeEqual(digest(given), expected)) return
+      return reply.code(401).header('WWW-Authenticate', 'Basic realm="Restricted"').type('text/plain; charset=utf-8').send('invalid credentials\n')
+    })
+  }
+}

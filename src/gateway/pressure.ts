@@ -1,0 +1,70 @@
+import { totalmem } from 'node:os'
+import { getHeapStatistics } from 'node:v8'
+import underPressure from '@fastify/under-pressure'
+import type { FastifyInstance } from 'fastify'
+import { FaasError } from '../errors.js'
+
+export interface PressureOptions {
+  /** Mean event-loop delay over a sample above which the gateway sheds load, in ms; 0 turns the check off. @default 1000 */
+  maxEventLoopDelayMs?: number
+  /** Main-thread heap used above which the gateway sheds load, in bytes; 0 = off. @default 90% of the V8 heap limit */
+  maxHeapBytes?: number
+  /** Process RSS (replicas included: they are threads of this process) above which the gateway sheds load; 0 = off. @default 80% of the machine's memory */
+  maxRssBytes?: number
+  /** How often the numbers are sampled, in ms. @default 1000 */
+  sampleIntervalMs?: number
+  /** `Retry-After` seconds on a 503. @default 5 */
+  retryAfterSeconds?: number
+}
+
+export function pressureDefaults(): Required<PressureOptions> {
+  return {
+    maxEventLoopDelayMs: 1000,
+    maxHeapBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    maxRssBytes: Math.floor(totalmem() * 0.8),
+    sampleIntervalMs: 1000,
+    retryAfterSeconds: 5,
+  }
+}
+
+// Liveness and scraping must keep answering while the gateway sheds load: a restart loop
+// or a gap in the graphs is the last thing an overloaded process needs.
+const EXEMPT = new Set(['/healthz', '/metrics'])
+
+const WHAT: Record<string, [string, string, (v: number) => string]> = {
+  eventLoopDelay: ['event-loop delay', '--max-event-loop-delay', (v) => `${Math.round(v)} ms`],
+  heapUsedBytes: ['heap used', '--max-heap', (v) => `${Math.round(v / 2 ** 20)} MiB`],
+  rssBytes: ['RSS', '--max-rss', (v) => `${Math.round(v / 2 ** 20)} MiB`],
+}
+
+/**
+ * The gateway's own circuit breaker (@fastify/under-pressure): above a threshold every
+ * route but `/healthz` and `/metrics` answers 503 with `Retry-After`, `/readyz` included, so
+ * a load balancer or a test harness backs off instead of piling more work on.
+ */
+export function pressurePlugin(options: PressureOptions = {}) {
+  const o = { ...pressureDefaults(), ...options }
+  const limits: Record<string, number> = { eventLoopDelay: o.maxEventLoopDelayMs, heapUsedBytes: o.maxHeapBytes, rssBytes: o.maxRssBytes }
+  return async (app: FastifyInstance): Promise<void> => {
+    await app.register(underPressure, {
+      maxEventLoopDelay: o.maxEventLoopDelayMs,
+      maxHeapUsedBytes: o.maxHeapBytes,
+      maxRssBytes: o.maxRssBytes,
+      sampleInterval: o.sampleIntervalMs,
+      retryAfter: o.retryAfterSeconds,
+      // Let every request through here: the hook below answers with a coded error instead.
+      pressureHandler: () => undefined,
+    })
+    app.addHook('onRequest', async (request) => {
+      if (EXEMPT.has(request.url.split('?')[0] ?? '') || !app.isUnderPressure()) return
+      const usage = app.memoryUsage()
+      const values: Record<string, number> = { eventLoopDelay: usage.eventLoopDelay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
+      const over = Object.keys(WHAT).find((k) => (limits[k] ?? 0) > 0 && (values[k] ?? 0) > (limits[k] ?? 0)) ?? 'eventLoopDelay'
+      const [what, flag, format] = WHAT[over] ?? ['load', '', String]
+      throw new FaasError('ERR_OVERLOADED', `gateway overloaded: ${what} ${format(values[over] ?? 0)} > ${format(limits[over] ?? 0)} (${flag}); retry later\n`, {
+        internal: 'gateway',
+        headers: { 'Retry-After': String(o.retryAfterSeconds) },
+      })
+    })
+  }
+}
