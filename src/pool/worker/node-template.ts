@@ -56,8 +56,9 @@ function parseBody(input: CallInput): unknown {
   if (!hasBody) return legacyEmpty
   if (type === 'application/json') {
     check(parseByteLimit(process.env.MAX_JSON_SIZE))
+    // body-parser: an empty body is `{}`, a blank one is still invalid JSON.
+    if (bytes.byteLength === 0) return {}
     const text = buffer().toString('utf8')
-    if (text.trim() === '') return {}
     // body-parser's strict mode: only objects and arrays.
     if (!/^[\s]*[{[]/.test(text)) throw new HttpError(400, `SyntaxError: Unexpected token in JSON at position 0`)
     try {
@@ -117,32 +118,39 @@ function isPlain(value: unknown): boolean {
 
 function send(status: number, custom: Record<string, unknown>, value: unknown, json: boolean): CallOutput {
   const headers: [string, string][] = []
-  let hasType = false
+  let typeIndex = -1
   for (const [k, v] of Object.entries(custom)) {
     if (v === undefined || v === null) continue
     const name = k.toLowerCase()
-    if (name === 'content-type') hasType = true
+    if (name === 'content-type') typeIndex = headers.length
     for (const item of Array.isArray(v) ? v : [v]) headers.push([name, String(item)])
   }
+  const hasType = typeIndex >= 0
   let body: Uint8Array
   let type: string | undefined
+  let text = false
   if (value === undefined || value === null) {
     body = new Uint8Array(0)
   } else if (json) {
     body = encoder.encode(JSON.stringify(value))
     type = 'application/json; charset=utf-8'
+    text = true
   } else if (value instanceof Uint8Array) {
     body = new Uint8Array(value)
     type = 'application/octet-stream'
   } else if (typeof value === 'string') {
     body = encoder.encode(value)
     type = 'text/html; charset=utf-8'
+    text = true
   } else {
     // Express 4 sends numbers, booleans and other objects through res.json.
     body = encoder.encode(JSON.stringify(value))
     type = 'application/json; charset=utf-8'
   }
   if (!hasType && type) headers.push(['content-type', type])
+  // Express's res.send(string) sets the charset on a type the handler chose.
+  const chosen = headers[typeIndex]
+  if (text && chosen && !/;\s*charset=/i.test(chosen[1])) chosen[1] = `${chosen[1]}; charset=utf-8`
   return { status, headers, body }
 }
 
