@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from './errors.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
-import { formatDuration } from './config/units.js'
+import { formatDuration, parseDuration } from './config/units.js'
 
 const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
 
 Usage:
-  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS]
+  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
   faasdev --version | --help
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`
@@ -55,6 +55,7 @@ async function up(argv: string[]): Promise<void> {
         'max-body': { type: 'string' },
         'data-dir': { type: 'string' },
         grace: { type: 'string' },
+        'autoscale-interval': { type: 'string' },
         queue: { type: 'string' },
       },
       strict: true,
@@ -68,6 +69,8 @@ async function up(argv: string[]): Promise<void> {
     const port = number(values.port, '--port')
     const maxBody = number(values['max-body'], '--max-body')
     const grace = number(values.grace, '--grace')
+    const autoscaleMs = values['autoscale-interval'] === undefined ? undefined : parseDuration(values['autoscale-interval'])
+    if (values['autoscale-interval'] !== undefined && autoscaleMs === undefined) fail(`--autoscale-interval: ${JSON.stringify(values['autoscale-interval'])} is not a duration (e.g. 1s, 500ms; 0 turns autoscaling off)`)
     rt = await createRuntime({
       ...(values.file ? { stack: values.file } : {}),
       ...(port !== undefined ? { port } : {}),
@@ -75,6 +78,7 @@ async function up(argv: string[]): Promise<void> {
       ...(maxBody !== undefined ? { maxBody } : {}),
       ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       ...(grace !== undefined ? { graceMs: grace * 1000 } : {}),
+      ...(autoscaleMs !== undefined ? { autoscaleIntervalMs: autoscaleMs } : {}),
       watch: !values['no-watch'],
     })
   } catch (err) {

@@ -1,0 +1,206 @@
+import type { ScaleType } from '../config/stack.js'
+import type { Deployment } from '../pool/deployment.js'
+import type { Router } from '../router/router.js'
+import { currentLoad, decide, initialState, type PolicyState } from './policy.js'
+
+export interface AutoscalerOptions {
+  router: Router
+  /** Time between two ticks; 0 turns the autoscaler off. @default 1000 */
+  intervalMs?: number
+  /** The window the rps type averages started calls over. @default 5000 */
+  rpsWindowMs?: number
+  /**
+   * Async messages for a function that wait for a free slot (not yet dispatched). They count
+   * as load (`capacity`, `queue`) and wake a function at zero replicas.
+   */
+  queueDemand?: (name: string) => number
+  /** Where scaling decisions and cold starts are logged. @default stderr */
+  log?: (line: string) => void
+}
+
+/** One function's autoscaling numbers, read by `/metrics` and the UI. */
+export interface ScaleSnapshot {
+  name: string
+  type: ScaleType
+  /** Target load per replica (`com.openfaas.scale.target`). */
+  target: number
+  targetProportion: number
+  min: number
+  max: number
+  /** The load measured at the last tick, in the type's unit. */
+  load: number
+  /** What the load alone asks for. */
+  recommendation: number
+  desired: number
+  ready: number
+  /** The last scaling decision, as logged. */
+  lastDecision?: string
+  /** The last cold start: from the first held call (or wake-up) to the first ready replica. */
+  lastColdStartMs?: number
+}
+
+interface Tracked {
+  state: PolicyState
+  started: number
+  seenStarted: number
+  rates: { at: number; started: number }[]
+  snapshot: ScaleSnapshot
+  coldSince?: number
+}
+
+/**
+ * The loop: every tick it reads a plain stats snapshot of each deployment, asks the policy
+ * for a replica count and calls `scale()`. Ticks never overlap (the next is armed after the
+ * previous finishes), so a slow cpu sample only delays the loop.
+ */
+export class Autoscaler {
+  private readonly tracked = new Map<string, Tracked>()
+  private readonly intervalMs: number
+  private readonly rpsWindowMs: number
+  private readonly log: (line: string) => void
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private closed = false
+  private closing: Promise<void> | undefined
+  /** Replaceable after construction: the queue-worker may be built after the autoscaler. */
+  queueDemand: ((name: string) => number) | undefined
+
+  constructor(private readonly options: AutoscalerOptions) {
+    this.intervalMs = options.intervalMs ?? 1000
+    this.rpsWindowMs = options.rpsWindowMs ?? 5000
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    this.queueDemand = options.queueDemand
+    options.router.observe({
+      started: (name) => {
+        if (this.closed) return
+        const t = this.track(name)
+        t.started++
+        const d = options.router.deployments.get(name)
+        // A call that finds no ready replica waits for one: the cold start begins now.
+        if (d && t.coldSince === undefined && d.stats().ready === 0) this.watchColdStart(d, t)
+      },
+    })
+  }
+
+  start(): void {
+    if (this.closed || this.timer || this.intervalMs <= 0) return
+    this.arm()
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => {
+        this.running = undefined
+        if (!this.closed) this.arm()
+      })
+    }, this.intervalMs)
+    this.timer.unref()
+  }
+
+  /** One pass over every function (exported for tests and benchmarks that step the loop). */
+  async tick(now = performance.now()): Promise<void> {
+    const { router } = this.options
+    const deployments = [...router.deployments.values()].filter((d) => !d.closed)
+    for (const name of this.tracked.keys()) if (!router.deployments.has(name)) this.tracked.delete(name)
+    // Event-loop utilisation is measured inside each replica since its previous ping.
+    await Promise.all(deployments.filter((d) => d.spec.scale.type === 'cpu').map((d) => d.sample()))
+    for (const d of deployments) {
+      if (this.closed) return
+      this.step(d, now)
+    }
+  }
+
+  private step(d: Deployment, now: number): void {
+    const t = this.track(d.name)
+    const scale = d.spec.scale
+    const s = d.stats()
+    const queued = this.queueDemand?.(d.name) ?? 0
+
+    t.rates.push({ at: now, started: t.started })
+    while (t.rates.length > 2 && now - (t.rates[1] as { at: number }).at >= this.rpsWindowMs) t.rates.shift()
+    const oldest = t.rates[0] as { at: number; started: number }
+    const rps = now > oldest.at ? ((t.started - oldest.started) * 1000) / (now - oldest.at) : 0
+
+    const load = currentLoad(scale.type, { rps, inflight: s.inflight, waiting: s.waiting, queued, utilisation: s.utilisation, ready: s.ready })
+    const startedSinceTick = t.started > t.seenStarted
+    t.seenStarted = t.started
+    const demand = s.waiting > 0 || queued > 0
+    const decision = decide(d.name, scale, { now, current: d.desired, load, active: startedSinceTick || s.inflight > 0 || demand, demand }, t.state)
+    t.state = decision.state
+    Object.assign(t.snapshot, {
+      type: scale.type,
+      target: scale.target,
+      targetProportion: scale.targetProportion,
+      min: scale.min,
+      max: scale.max,
+      load,
+      recommendation: decision.recommendation,
+      desired: decision.replicas,
+      ready: s.ready,
+    })
+    if (decision.replicas === d.desired) return
+    if (d.desired === 0 && t.coldSince === undefined) this.watchColdStart(d, t)
+    t.snapshot.lastDecision = decision.reason
+    this.log(decision.reason)
+    d.scale(decision.replicas)
+  }
+
+  private watchColdStart(d: Deployment, t: Tracked): void {
+    const since = performance.now()
+    t.coldSince = since
+    const onSlot = (): void => {
+      if (d.stats().ready === 0) return
+      d.off('slot', onSlot)
+      t.coldSince = undefined
+      const ms = performance.now() - since
+      t.snapshot.lastColdStartMs = ms
+      if (!this.closed) this.log(`${d.name}: cold start ${ms.toFixed(0)} ms`)
+    }
+    d.on('slot', onSlot)
+  }
+
+  private track(name: string): Tracked {
+    let t = this.tracked.get(name)
+    if (!t) {
+      const d = this.options.router.deployments.get(name)
+      const scale = d?.spec.scale
+      t = {
+        state: initialState(performance.now()),
+        started: 0,
+        seenStarted: 0,
+        rates: [],
+        snapshot: {
+          name,
+          type: scale?.type ?? 'rps',
+          target: scale?.target ?? 0,
+          targetProportion: scale?.targetProportion ?? 0,
+          min: scale?.min ?? 0,
+          max: scale?.max ?? 0,
+          load: 0,
+          recommendation: d?.desired ?? 0,
+          desired: d?.desired ?? 0,
+          ready: 0,
+        },
+      }
+      this.tracked.set(name, t)
+    }
+    return t
+  }
+
+  /** Plain per-function numbers from the last tick (target load for `gateway_service_target_load`). */
+  snapshot(): Record<string, ScaleSnapshot> {
+    const out: Record<string, ScaleSnapshot> = {}
+    for (const d of this.options.router.deployments.values()) out[d.name] = { ...this.track(d.name).snapshot }
+    return out
+  }
+
+  /** Stops the loop (the deployments keep their replica counts); a second call returns the same promise. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true
+      if (this.timer) clearTimeout(this.timer)
+      await this.running
+    })()
+    return this.closing
+  }
+}
