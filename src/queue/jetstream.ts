@@ -401,11 +401,9 @@ export class JetStreamQueue implements QueueBackend {
       if (nc && !nc.isClosed()) for (const m of back) if (m.reply) nc.publish(m.reply, '-NAK')
     }
     if (nc && !nc.isClosed()) {
-      try {
-        await nc.drain()
-      } catch {
-        await nc.close().catch(() => undefined)
-      }
+      // drain() flushes the acks above; bounded, since a lost server never answers it.
+      const drained = await Promise.race([nc.drain().then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())])
+      if (!drained) await nc.close().catch(() => undefined)
     }
     await this.server?.close()
   }
