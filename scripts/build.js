@@ -1,7 +1,7 @@
 // Transpiles src/ to dist/ file by file (no bundling), so dist/ mirrors src/ and the
 // worker entry stays a separate file that the loader can bundle with each handler.
 import { build } from 'esbuild'
-import { readdirSync, rmSync, statSync } from 'node:fs'
+import { cpSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
 function walk(dir) {
@@ -22,3 +22,6 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 })
+
+// The dashboard's files are served as they are, from beside the compiled gateway.
+cpSync('src/ui/static', 'dist/ui/static', { recursive: true })

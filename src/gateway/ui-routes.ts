@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises'
+import type { ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Router } from '../router/router.js'
+import type { CallSeries, RollingStats } from '../stats/rolling.js'
+
+/** Async-queue figures of one function, when a queue-worker provides them. */
+export interface QueueFigures {
+  /** Accepted calls not yet dispatched. */
+  pending: number
+  /** Retries scheduled or made. */
+  retries: number
+  deadLetters: number
+}
+
+export type FunctionStatusName = 'ready' | 'scaling' | 'building' | 'build error' | 'skipped'
+
+export interface UiFunction {
+  name: string
+  status: FunctionStatusName
+  lang: string
+  /** Has replicas (or can get them): it can be invoked. */
+  deployed: boolean
+  /** Why a function is skipped or failed to build, or the last replica error. */
+  reason?: string
+  desired: number
+  ready: number
+  inflight: number
+  maxInflight?: number
+  callsPerSec: number
+  throttledPerSec: number
+  errorRate: number
+  p95Ms: number | null
+  /** 429s over the whole history (the chart's span). */
+  throttledTotal: number
+  queue: QueueFigures
+  series: CallSeries
+}
+
+export interface UiSnapshot {
+  time: string
+  /** Seconds the rates (calls/s, error rate, p95) are computed over. */
+  windowSeconds: number
+  functions: UiFunction[]
+}
+
+export interface UiOptions {
+  router: Router
+  stats: RollingStats
+  /** Per-function queue figures; absent until an async queue runs. */
+  queue?: () => Record<string, Partial<QueueFigures>>
+  /** A function being rebuilt, or whose last rebuild failed (the old version keeps serving). */
+  build?: (name: string) => { building: boolean; error?: string } | undefined
+  /** Seconds between two snapshots on the stream. @default 1 */
+  intervalSeconds?: number
+  /** @default 10 */
+  windowSeconds?: number
+  /** Seconds per chart point. @default 2 */
+  chartStep?: number
+}
+
+const STATIC_DIR = new URL('../ui/static/', import.meta.url)
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+}
+
+/** One plain-data picture of every function for the dashboard. */
+export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
+  const { router, stats } = options
+  const windowSeconds = options.windowSeconds ?? 10
+  const queue = options.queue?.() ?? {}
+  const functions: UiFunction[] = []
+  const empty = (name: string): Omit<UiFunction, 'name' | 'status' | 'lang' | 'deployed'> => {
+    const sum = stats.summary(name, nowMs, windowSeconds)
+    const q = queue[name] ?? {}
+    return {
+      desired: 0,
+      ready: 0,
+      inflight: 0,
+      callsPerSec: sum.callsPerSec,
+      throttledPerSec: sum.throttledPerSec,
+      errorRate: sum.errorRate,
+      p95Ms: sum.p95Ms ?? null,
+      throttledTotal: stats.summary(name, nowMs, stats.seconds).throttled,
+      queue: { pending: q.pending ?? 0, retries: q.retries ?? 0, deadLetters: q.deadLetters ?? 0 },
+      series: stats.series(name, nowMs, options.chartStep ?? 2),
+    }
+  }
+  for (const d of router.deployments.values()) {
+    const s = d.stats()
+    const build = options.build?.(d.name)
+    const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
+    const reason = build?.error ?? s.lastError
+    functions.push({
+      name: d.name,
+      status,
+      lang: d.spec.lang,
+      deployed: true,
+      ...(reason ? { reason } : {}),
+      ...empty(d.name),
+      desired: s.desired,
+      ready: s.ready,
+      inflight: s.inflight + s.waiting,
+      ...(s.maxInflight ? { maxInflight: s.maxInflight } : {}),
+    })
+  }
+  for (const [name, reason] of router.failed) {
+    if (!router.deployments.has(name)) functions.push({ name, status: 'build error', lang: '', deployed: false, reason, ...empty(name) })
+  }
+  for (const [name, s] of router.skipped) functions.push({ name, status: 'skipped', lang: s.lang, deployed: false, reason: s.reason, ...empty(name) })
+  functions.sort((a, b) => Number(b.deployed) - Number(a.deployed) || a.name.localeCompare(b.name))
+  return { time: new Date(nowMs).toISOString(), windowSeconds, functions }
+}
+
+/**
+ * The dashboard: static files under `/ui/` (read from disk, no build step, no CDN), a JSON
+ * snapshot and a Server-Sent Events stream of snapshots. Registered as a gateway plugin.
+ */
+export function uiRoutes(options: UiOptions) {
+  return (app: FastifyInstance): void => {
+    const streams = new Set<ServerResponse>()
+    // An open stream would hold `app.close()` until the browser goes away.
+    app.addHook('preClose', (done) => {
+      for (const s of streams) s.end()
+      streams.clear()
+      done()
+    })
+
+    app.get('/', async (_req, reply) => reply.redirect('/ui/', 307))
+    app.get('/ui', async (_req, reply) => reply.redirect('/ui/', 307))
+    const asset = async (file: string, reply: FastifyReply) => {
+      const type = ASSETS[file]
+      if (!type) return reply.code(404).type('text/plain; charset=utf-8').send(`no dashboard file ${file}\n`)
+      return reply.type(type).header('cache-control', 'no-cache').send(await readFile(new URL(file, STATIC_DIR)))
+    }
+    app.get('/ui/', async (_req, reply) => asset('index.html', reply))
+    app.get<{ Params: { file: string } }>('/ui/:file', async (request, reply) => asset(request.params.file, reply))
+
+    app.get('/system/ui-snapshot', async () => uiSnapshot(options))
+
+    app.get('/system/ui-stream', (_request, reply) => {
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
+      const send = (): void => {
+        if (!res.writableEnded) res.write(`data: ${JSON.stringify(uiSnapshot(options))}\n\n`)
+      }
+      send()
+      const timer = setInterval(send, (options.intervalSeconds ?? 1) * 1000)
+      streams.add(res)
+      res.once('close', () => {
+        clearInterval(timer)
+        streams.delete(res)
+      })
+    })
+  }
+}

@@ -1,0 +1,143 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import type { UiSnapshot } from '../../src/gateway/ui-routes.js'
+import { startRuntime } from '../helpers.js'
+
+// Debian's chromium; CI installs it (.ci/run), a developer machine may not have it.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const haveChromium = existsSync(CHROMIUM)
+const inCI = Boolean(process.env.CI) && process.env.CI !== 'false'
+if (!haveChromium && !inCI) console.warn(`skipping the dashboard browser tests: ${CHROMIUM} not found (apt-get install chromium, or set CHROMIUM_PATH)`)
+
+async function openBrowser(): Promise<BrowserContext> {
+  if (!haveChromium) throw new Error(`${CHROMIUM} not found: CI must install chromium for the dashboard tests`)
+  const profile = mkdtempSync(join(tmpdir(), 'faasdev-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  onTestFinished(async () => {
+    await context.close()
+    rmSync(profile, { recursive: true, force: true })
+  })
+  return context
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).textContent()) ?? ''
+}
+
+const STACK = `
+functions:
+  echo:
+    lang: typescript
+    handler: @/echo
+  slow:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 1
+  legacy:
+    lang: python3
+    handler: ./legacy
+`
+
+describe('dashboard routes', () => {
+  it('redirects / to /ui/, serves the static files and a snapshot with every function', async () => {
+    const rt = await startRuntime(`${STACK}
+  broken:
+    lang: typescript
+    handler: ./broken
+`, {}, { 'broken/handler.ts': 'export default function (\n' })
+    const root = await fetch(`${rt.url}/`, { redirect: 'manual' })
+    expect(root.status).toBe(307)
+    expect(root.headers.get('location')).toBe('/ui/')
+    const html = await fetch(`${rt.url}/ui/`)
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(await html.text()).toContain('<script type="module" src="app.js">')
+    const js = await fetch(`${rt.url}/ui/app.js`)
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
+    expect((await fetch(`${rt.url}/ui/style.css`)).status).toBe(200)
+    expect((await fetch(`${rt.url}/ui/..%2Fpackage.json`)).status).toBe(404)
+
+    for (let i = 0; i < 3; i++) expect((await fetch(`${rt.url}/function/echo`, { method: 'POST', body: 'x' })).status).toBe(200)
+    expect((await fetch(`${rt.url}/function/slow?ms=1`)).status).toBe(200)
+    const snap = (await (await fetch(`${rt.url}/system/ui-snapshot`)).json()) as UiSnapshot
+    const byName = Object.fromEntries(snap.functions.map((f) => [f.name, f]))
+    expect(snap.functions.map((f) => f.name)).toEqual(['echo', 'slow', 'broken', 'legacy'])
+    expect(byName.echo).toMatchObject({ status: 'ready', deployed: true, ready: 1, desired: 1, errorRate: 0, queue: { pending: 0, retries: 0, deadLetters: 0 } })
+    expect(byName.echo?.callsPerSec).toBeCloseTo(3 / snap.windowSeconds)
+    expect(byName.echo?.p95Ms).toBeGreaterThan(0)
+    expect(byName.echo?.series.callsPerSec.at(-1)).toBeGreaterThan(0)
+    expect(byName.slow).toMatchObject({ maxInflight: 1, deployed: true })
+    expect(byName.legacy).toMatchObject({ status: 'skipped', deployed: false })
+    expect(byName.legacy?.reason).toContain('python3')
+    expect(byName.broken).toMatchObject({ status: 'build error', deployed: false })
+    expect(byName.broken?.reason).toMatch(/handler\.ts/)
+
+    // The stream sends the same snapshot as Server-Sent Events, and does not hold shutdown.
+    const stream = await fetch(`${rt.url}/system/ui-stream`)
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+    let received = ''
+    while (!received.includes('\n\n')) received += new TextDecoder().decode((await reader.read()).value)
+    expect(received.startsWith('data: {')).toBe(true)
+    expect((JSON.parse(received.slice(6).split('\n\n')[0] as string) as UiSnapshot).functions).toHaveLength(4)
+    const closed = performance.now()
+    await rt.close()
+    expect(performance.now() - closed).toBeLessThan(5000)
+  })
+})
+
+describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => {
+  it('shows the functions, invokes one through the form, and shows 429s under load as they happen', async () => {
+    const rt = await startRuntime(STACK)
+    const context = await openBrowser()
+    const page = await context.newPage()
+    const pageErrors: string[] = []
+    page.on('pageerror', (err) => pageErrors.push(err.message))
+
+    await page.goto(`${rt.url}/`)
+    expect(new URL(page.url()).pathname).toBe('/ui/')
+    await page.locator('[data-fn="slow"]').waitFor({ timeout: 15_000 })
+    expect(await text(page, '#connection')).toBe('live')
+    expect(await text(page, '[data-fn="echo"] [data-field="status"]')).toBe('ready')
+    expect(await text(page, '[data-fn="echo"] [data-field="replicas"]')).toBe('1/1')
+    expect(await text(page, '[data-fn="slow"] [data-field="inflight"]')).toBe('0 / 1')
+    expect(await text(page, '[data-fn="legacy"] [data-field="status"]')).toBe('skipped')
+    expect(await text(page, '[data-fn="slow"] [data-field="throttled"]')).toBe('0')
+
+    // Sync invocation through the form.
+    await page.selectOption('#invoke-name', 'echo')
+    await page.selectOption('select[name="method"]', 'PUT')
+    await page.fill('input[name="path"]', '/a/b?x=1')
+    await page.fill('textarea[name="body"]', 'hello from the form')
+    await page.click('#invoke button[type="submit"]')
+    await page.locator('#invoke-status', { hasText: '200' }).waitFor({ timeout: 10_000 })
+    const answer = JSON.parse(await text(page, '#invoke-body')) as Record<string, string>
+    expect(answer).toMatchObject({ method: 'PUT', path: '/a/b', query: '?x=1', body: 'hello from the form', fn: 'echo', contentType: 'text/plain' })
+    expect(await text(page, '#invoke-meta')).toContain(answer.callId)
+
+    // Saturate a max_inflight: 1 function: concurrent calls beyond the first get 429.
+    let throttled = 0
+    for (let round = 0; round < 3; round++) {
+      const statuses = await Promise.all(Array.from({ length: 8 }, () => fetch(`${rt.url}/function/slow?ms=400`).then((r) => r.status)))
+      throttled += statuses.filter((s) => s === 429).length
+    }
+    expect(throttled).toBeGreaterThan(0)
+    // The page shows exactly the 429s we caused, without a reload, and draws them.
+    await page.locator('[data-fn="slow"] [data-field="throttled"]', { hasText: new RegExp(`^${throttled}$`) }).waitFor({ timeout: 10_000 })
+    const points = (await page.locator('[data-fn="slow"] polyline.throttled').getAttribute('points')) ?? ''
+    const ys = points.split(' ').map((p) => Number(p.split(',')[1]))
+    expect(Math.min(...ys)).toBeLessThan(62)
+    expect(await text(page, '[data-fn="slow"] [data-field="errorRate"]')).not.toBe('0.0 %')
+
+    // A look at the page while changing it: FAASDEV_UI_SCREENSHOT=file.png
+    if (process.env.FAASDEV_UI_SCREENSHOT) await page.screenshot({ path: process.env.FAASDEV_UI_SCREENSHOT, fullPage: true })
+    expect(pageErrors).toEqual([])
+  }, 60_000)
+})
