@@ -16,6 +16,12 @@ import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
 import { Autoscaler } from './autoscaler/autoscaler.js'
+import { asyncRoutes } from './gateway/async-routes.js'
+import { MemoryQueue } from './queue/memory.js'
+import type { QueueBackend } from './queue/types.js'
+import type { CallbackOptions } from './queue-worker/callback.js'
+import type { RetrySettings } from './queue-worker/retry.js'
+import { QueueWorker, type FunctionQueueStats } from './queue-worker/worker.js'
 
 export interface RuntimeOptions {
   /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
@@ -46,6 +52,14 @@ export interface RuntimeOptions {
   pressure?: PressureOptions
   /** Basic auth (user `admin`) on `/system/*` and `/ui/`; off when undefined. */
   auth?: { user?: string; password: string }
+  /** Memory queue bound on accepted, unfinished async calls (`--queue-max-messages`). @default 100000 */
+  queueMaxMessages?: number
+  /** Memory queue bound on their bytes (`--queue-max-bytes`). @default 256 MiB */
+  queueMaxBytes?: number
+  /** Async retry settings (`max_retry_attempts`, `initial_retry_wait`, `max_retry_wait`, `retry_http_codes`); annotations override them per function. @default 10 attempts, 1 s, 30 s, 408,429,500,502,503,504 */
+  retry?: Partial<RetrySettings>
+  /** How callbacks are retried when the receiver fails. @default 3 tries, 500 ms doubling, 10 s each */
+  callback?: Partial<CallbackOptions>
   /** Time between two autoscaler ticks (`--autoscale-interval`); 0 turns autoscaling off. @default 1000 */
   autoscaleIntervalMs?: number
 }
@@ -65,6 +79,8 @@ export interface FunctionSummary {
 
 export interface RuntimeStats {
   functions: Record<string, DeploymentStats>
+  /** Async work per function: pending, in flight, retrying, dead-lettered. */
+  queue: FunctionQueueStats[]
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -102,6 +118,10 @@ export class Runtime {
   readonly metrics: Metrics
   readonly autoscaler: Autoscaler
   readonly logs: LogBuffer
+  readonly queue: QueueBackend
+  readonly queueWorker: QueueWorker
+  /** Async call ids left unfinished when the last `close()` ran out of grace. */
+  unfinishedCalls: string[] = []
   /** Per-second call counts and latencies of the last minutes, for the dashboard. */
   readonly callStats = new RollingStats()
   readonly dataDir: string
@@ -123,7 +143,22 @@ export class Runtime {
     this.metrics = new Metrics({ deployments: () => this.router.deployments.values() })
     this.router.observe(this.metrics.observer)
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
+    this.queue = this.createQueue()
+    this.queueWorker = new QueueWorker({
+      queue: this.queue,
+      router: this.router,
+      log: this.log,
+      ...(options.retry ? { retry: options.retry } : {}),
+      ...(options.callback ? { callback: options.callback } : {}),
+    })
     this.autoscaler = new Autoscaler({ router: this.router, intervalMs: options.autoscaleIntervalMs ?? 1000, log: this.log })
+  }
+
+  private createQueue(): QueueBackend {
+    return new MemoryQueue({
+      ...(this.options.queueMaxMessages !== undefined ? { maxMessages: this.options.queueMaxMessages } : {}),
+      ...(this.options.queueMaxBytes !== undefined ? { maxBytes: this.options.queueMaxBytes } : {}),
+    })
   }
 
   /** The gateway's base URL, e.g. `http://127.0.0.1:8080` (after `start()`). */
@@ -152,6 +187,8 @@ export class Runtime {
       throw new Error(`no function could start (${this.summary.map((s) => `${s.name}: ${s.reason ?? s.status}`).join('; ')})`)
     }
 
+    await this.queue.start()
+    await this.queueWorker.start()
     this.app = await createGateway({
       router: this.router,
       maxBody: this.options.maxBody ?? 10 * 1024 * 1024,
@@ -164,6 +201,7 @@ export class Runtime {
         this.metrics.plugin,
         systemLogs(this.router, this.logs),
         uiRoutes({ router: this.router, stats: this.callStats }),
+        asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
       ],
     })
     const host = this.options.host ?? '127.0.0.1'
@@ -227,17 +265,17 @@ export class Runtime {
   stats(): RuntimeStats {
     const functions: Record<string, DeploymentStats> = {}
     for (const [name, d] of this.router.deployments) functions[name] = d.stats()
-    return { functions }
+    return { functions, queue: this.queueWorker.stats() }
   }
 
-  /** Resolves when nothing is in flight (and, once async lands, nothing is queued). */
+  /** Resolves when nothing is in flight, no async call is queued and no callback is pending. */
   async idle(): Promise<void> {
     for (;;) {
       const busy = [...this.router.deployments.values()].some((d) => {
         const s = d.stats()
         return s.inflight > 0 || s.waiting > 0
       })
-      if (!busy) return
+      if (!busy && this.queueWorker.isIdle()) return
       await new Promise((r) => setTimeout(r, 10))
     }
   }
@@ -248,15 +286,26 @@ export class Runtime {
     return this.closing
   }
 
+  /** Works the async queue until it is empty or the grace period ends; reports what is left. */
+  private async drainQueue(graceMs: number): Promise<void> {
+    const unfinished = await this.queueWorker.drain(graceMs)
+    this.unfinishedCalls = unfinished
+    if (unfinished.length > 0) this.log(`queue: ${unfinished.length} async call(s) not finished within the ${graceMs / 1000}s grace period: ${unfinished.join(' ')}`)
+    await this.queueWorker.close()
+    await this.queue.close()
+  }
+
   private async doClose(): Promise<void> {
     this.accepting = false
+    this.queueWorker.stopIntake()
     if (this.startPromise) await this.startPromise.catch(() => undefined)
     const grace = this.options.graceMs ?? 30_000
     const steps: [string, () => Promise<unknown>][] = [
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
       // Fastify answers 503 to new requests once closing, and waits for those in flight.
-      ['gateway', async () => this.app?.close()],
+      // The queue keeps being worked (intake answers 503) while the gateway stops taking requests.
+      ['gateway and queue', async () => Promise.all([this.app?.close(), this.drainQueue(grace)])],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]

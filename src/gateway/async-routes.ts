@@ -1,0 +1,115 @@
+/**
+ * Async routes: `POST /async-function/NAME[/sub/path][?q]` puts a call on the queue (202), and
+ * `/system/async-function/CALL_ID`, `/system/queue`, `/system/queue/dead-letters` report on it.
+ * Registered as a gateway plugin by the runtime.
+ */
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { FaasError } from '../errors.js'
+import type { QueueWorker } from '../queue-worker/worker.js'
+import type { DeadLetter } from '../queue-worker/calls.js'
+import { splitName, type Router } from '../router/router.js'
+import { startTimeHeader, subPath } from './app.js'
+
+export interface AsyncRoutesOptions {
+  router: Router
+  worker: QueueWorker
+  /** Request body limit in bytes (413 above it). */
+  maxBody: number
+  /** Which backend holds the queue, shown by `/system/queue`. */
+  kind: string
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'content-length'])
+
+/** An `X-Callback-Url` must be an absolute http(s) URL; anything else is refused at submit. */
+export function validateCallbackUrl(value: string | string[] | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined
+  const text = Array.isArray(value) ? value[0] : value
+  let url: URL | undefined
+  try {
+    url = new URL(text ?? '')
+  } catch {
+    url = undefined
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new FaasError('ERR_BAD_CALLBACK_URL', `X-Callback-Url must be an http:// or https:// URL, got ${JSON.stringify(text)}\n`, { internal: 'gateway' })
+  }
+  return url.href
+}
+
+function deadLetterJson(l: DeadLetter): Record<string, unknown> {
+  return {
+    callId: l.call.id,
+    function: l.call.function,
+    method: l.call.method,
+    path: l.call.path,
+    attempts: l.attempts,
+    lastStatus: l.lastStatus,
+    lastHeaders: Object.fromEntries(l.lastHeaders),
+    // The body as text: most function errors are; binary bodies show replacement characters.
+    lastBody: new TextDecoder().decode(l.lastBody.subarray(0, 64 * 1024)),
+    submittedAt: new Date(l.call.submittedAt).toISOString(),
+    deadLetteredAt: new Date(l.deadLetteredAt).toISOString(),
+    ...(l.call.callbackUrl ? { callbackUrl: l.call.callbackUrl } : {}),
+  }
+}
+
+export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance) => Promise<void> {
+  const { router, worker } = options
+  return async (app) => {
+    await app.register(async (fn) => {
+      // Like the sync routes: any body is kept as raw bytes for the function.
+      fn.removeAllContentTypeParsers()
+      fn.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBody }, (_req, body, done) => done(null, body))
+
+      const submit = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+        if (request.method !== 'POST') {
+          throw new FaasError('ERR_METHOD_NOT_ALLOWED', `async invocations take POST only, not ${request.method}\n`, { internal: 'gateway', headers: { Allow: 'POST' } })
+        }
+        const rawName = request.params.name
+        // Unlike OpenFaaS CE (202 for anything), an unknown function is refused now, not lost later.
+        const deployment = router.resolve(rawName)
+        const callbackUrl = validateCallbackUrl(request.headers['x-callback-url'])
+        const callId = (request.headers['x-call-id'] as string | undefined) || randomUUID()
+        const now = Date.now()
+        const headers: Record<string, string | string[]> = {}
+        for (const [k, v] of Object.entries(request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
+        headers['x-call-id'] = callId
+        const body = request.body as Buffer | undefined
+        await worker.submit({
+          id: callId,
+          function: deployment.name,
+          method: request.method,
+          path: subPath(request.url, '/async-function', rawName),
+          headers,
+          // A copy: a small Buffer is a view into a shared 8 KiB slab that a queued call would pin.
+          body: body && body.length > 0 ? new Uint8Array(body) : null,
+          ...(callbackUrl ? { callbackUrl } : {}),
+          submittedAt: now,
+        })
+        return reply.code(202).header('X-Call-Id', callId).header('X-Start-Time', startTimeHeader(now)).send('')
+      }
+      fn.all('/async-function/:name', submit)
+      fn.all('/async-function/:name/*', submit)
+    })
+
+    app.get<{ Params: { id: string } }>('/system/async-function/:id', async (request) => worker.status(request.params.id))
+
+    app.get('/system/queue', async () => ({
+      kind: options.kind,
+      functions: worker.stats(),
+      ...worker.counters,
+    }))
+
+    app.get<{ Querystring: { function?: string } }>('/system/queue/dead-letters', async (request) => {
+      const fnName = request.query.function ? splitName(request.query.function).name : undefined
+      return worker.deadLetters.list(fnName).map(deadLetterJson)
+    })
+
+    app.post<{ Params: { id: string } }>('/system/queue/dead-letters/:id/retry', async (request, reply) => {
+      const record = await worker.replay(request.params.id)
+      return reply.code(202).header('X-Call-Id', record.callId).send(record)
+    })
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * The queue-worker: takes async calls from the queue backend and runs them through the router.
+ *
+ * Credit-based dispatch: a message for a function is taken only when one of its ready replicas
+ * has a free `max_inflight` slot (or, at 0 ready replicas, one call at a time may wake it up).
+ * Waiting for a slot happens in the queue, not in a retry loop, so internal saturation costs
+ * neither an attempt nor a 429. Functions have their own credit, so a flood of slow calls to
+ * one function never holds back another's.
+ */
+import { FaasError, type FaasError as FaasErrorType } from '../errors.js'
+import type { Deployment } from '../pool/deployment.js'
+import type { InvokeResult } from '../pool/replica.js'
+import type { Router } from '../router/router.js'
+import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
+import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
+import { CallStore, DeadLetters, type CallRecord, type CallStatus } from './calls.js'
+import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
+
+export interface QueueWorkerOptions {
+  queue: QueueBackend
+  router: Router
+  /** Global retry settings; per-function annotations override them. */
+  retry?: Partial<RetrySettings>
+  callback?: Partial<CallbackOptions>
+  /** Calls in flight for a function without `max_inflight`, so a deep backlog is not sent all at once. @default 1000 */
+  unboundedInflight?: number
+  /** Finished calls whose status stays queryable. @default 10000 */
+  recentCalls?: number
+  /** Dead letters kept (oldest dropped, and logged, beyond it). @default 10000 */
+  maxDeadLetters?: number
+  log?: (line: string) => void
+}
+
+export interface FunctionQueueStats {
+  name: string
+  /** Waiting for a free slot. */
+  pending: number
+  inflight: number
+  /** Waiting for their retry delay. */
+  retrying: number
+  deadLettered: number
+}
+
+export interface QueueWorkerCounters {
+  submitted: number
+  processed: number
+  retries: number
+  deadLettered: number
+  callbacksFailed: number
+}
+
+const iso = (ms = Date.now()): string => new Date(ms).toISOString()
+
+function header(result: InvokeResult, name: string): string | undefined {
+  for (const [k, v] of result.headers) if (k.toLowerCase() === name) return v
+  return undefined
+}
+
+/** A platform error as the response the function would have given, marked internal. */
+function errorResult(err: unknown): InvokeResult {
+  const e: FaasErrorType = err instanceof FaasError ? err : new FaasError('ERR_INTERNAL', `${(err as Error)?.message ?? String(err)}\n`, { internal: 'queue-worker' })
+  const headers = Object.entries(e.headers) as [string, string][]
+  if (!headers.some(([k]) => k.toLowerCase() === 'x-openfaas-internal')) headers.push(['X-OpenFaaS-Internal', 'queue-worker'])
+  return { status: e.statusCode, headers: [['content-type', 'text/plain; charset=utf-8'], ...headers], body: e.emptyBody ? new Uint8Array() : new TextEncoder().encode(e.message) }
+}
+
+export class QueueWorker {
+  readonly calls: CallStore
+  readonly deadLetters: DeadLetters
+  readonly retry: RetrySettings
+  readonly counters: QueueWorkerCounters = { submitted: 0, processed: 0, retries: 0, deadLettered: 0, callbacksFailed: 0 }
+  private readonly queue: QueueBackend
+  private readonly router: Router
+  private readonly callbacks: CallbackSender
+  private readonly unboundedInflight: number
+  private readonly log: (line: string) => void
+  /** Per function: dispatches taken and not finished (including takes still resolving). */
+  private readonly running = new Map<string, number>()
+  /** Per call: deliveries that did not count as attempts (lost a slot race, deployment replaced). */
+  private readonly freeDeliveries = new Map<string, number>()
+  /** Per function: takes still resolving (a backend's `take` may be asynchronous). */
+  private readonly taking = new Map<string, number>()
+  private readonly active = new Set<Promise<void>>()
+  private readonly watched = new WeakSet<Deployment>()
+  private readonly dirty = new Set<string>()
+  private readonly pumping = new Set<string>()
+  private scheduled: NodeJS.Immediate | undefined
+  private intake = true
+  private stopped = false
+  private started = false
+  private closing: Promise<void> | undefined
+
+  constructor(options: QueueWorkerOptions) {
+    this.queue = options.queue
+    this.router = options.router
+    this.retry = { ...RETRY_DEFAULTS, ...options.retry }
+    this.callbacks = new CallbackSender({ ...CALLBACK_DEFAULTS, ...options.callback })
+    this.unboundedInflight = options.unboundedInflight ?? 1000
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    this.calls = new CallStore(options.recentCalls ?? 10_000)
+    this.deadLetters = new DeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.queue.onReady((fn) => this.kick(fn))
+    // A shared backend (JetStream) may already hold messages from before a restart.
+    for (const fn of this.queue.functions()) this.kick(fn)
+  }
+
+  /** Accepts an async call: 503 once shutting down, 429 when the queue is full. */
+  async submit(call: QueuedCall): Promise<CallRecord> {
+    if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
+    await this.queue.submit(call)
+    this.counters.submitted++
+    return this.calls.queued(call)
+  }
+
+  /** Puts a dead letter back on the queue with a fresh attempt count. */
+  async replay(id: string): Promise<CallRecord> {
+    const letter = this.deadLetters.take(id)
+    if (!letter) throw new FaasError('ERR_CALL_NOT_FOUND', `no dead letter with call id ${id}\n`, { internal: 'gateway' })
+    try {
+      return await this.submit({ ...letter.call, submittedAt: Date.now() })
+    } catch (err) {
+      this.deadLetters.add(letter)
+      throw err
+    }
+  }
+
+  status(id: string): CallRecord {
+    const record = this.calls.get(id)
+    if (!record) throw new FaasError('ERR_CALL_NOT_FOUND', `no async call with id ${id} (unknown, or finished and forgotten)\n`, { internal: 'gateway' })
+    return record
+  }
+
+  /** Per function: waiting, in flight, retrying, dead-lettered. */
+  stats(): FunctionQueueStats[] {
+    const names = new Set([...this.router.deployments.keys(), ...this.queue.functions(), ...this.deadLetters.list().map((l) => l.call.function)])
+    return [...names].sort().map((name) => {
+      const s = this.queue.stats(name)
+      return { name, pending: s.pending - s.delayed, inflight: s.inflight, retrying: s.delayed, deadLettered: this.deadLetters.count(name) }
+    })
+  }
+
+  /** True when nothing is queued, in flight, or waiting to be called back. */
+  isIdle(): boolean {
+    if (this.active.size > 0) return false
+    for (const fn of this.queue.functions()) {
+      const s = this.queue.stats(fn)
+      if (s.pending > 0 || s.inflight > 0) return false
+    }
+    return true
+  }
+
+  async idle(pollMs = 10): Promise<void> {
+    while (!this.isIdle()) await new Promise((r) => setTimeout(r, pollMs))
+  }
+
+  /** Stops intake (submit answers 503); the queue keeps being worked. */
+  stopIntake(): void {
+    this.intake = false
+  }
+
+  /**
+   * Stops intake and works the queue until it is empty or `graceMs` passes; returns the ids of
+   * the calls left unfinished, after which nothing more is taken.
+   */
+  async drain(graceMs: number): Promise<string[]> {
+    this.stopIntake()
+    const deadline = Date.now() + graceMs
+    while (!this.isIdle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    this.stopped = true
+    return this.calls.unfinished().map((r) => r.callId)
+  }
+
+  /** Stops taking messages and closes the callback connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.intake = false
+      this.stopped = true
+      if (this.scheduled) clearImmediate(this.scheduled)
+      this.callbacks.close()
+    })()
+    return this.closing
+  }
+
+  /** Something may be dispatchable for `fn`: a message arrived, or a slot freed. */
+  private kick(fn: string): void {
+    if (this.stopped) return
+    this.dirty.add(fn)
+    // Coalesced to the next turn: a replica that becomes ready first resumes the call held for
+    // it (a microtask), so the slots counted here are the ones really left.
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = undefined
+      const fns = [...this.dirty]
+      this.dirty.clear()
+      for (const f of fns) void this.pump(f)
+    })
+  }
+
+  private credit(fn: string): number {
+    const running = this.running.get(fn) ?? 0
+    const d = this.router.deployments.get(fn)
+    // Unknown function (removed by a reload): one call at a time, it fails fast and is retried.
+    if (!d) return running === 0 ? 1 : 0
+    if (!this.watched.has(d)) {
+      this.watched.add(d)
+      d.on('slot', () => this.kick(fn))
+    }
+    if (d.closed) return 0
+    const free = d.freeSlots()
+    if (free === Infinity) return this.unboundedInflight - running
+    if (free > 0) {
+      // Taken messages not yet handed to a replica do not show in freeSlots.
+      return free - (this.taking.get(fn) ?? 0)
+    }
+    // Nothing ready (scaled to zero, or replicas starting): one call wakes it up and waits.
+    return d.stats().ready === 0 && running === 0 ? 1 : 0
+  }
+
+  private async pump(fn: string): Promise<void> {
+    if (this.pumping.has(fn)) {
+      this.dirty.add(fn)
+      return
+    }
+    this.pumping.add(fn)
+    try {
+      while (!this.stopped && this.credit(fn) > 0) {
+        this.taking.set(fn, (this.taking.get(fn) ?? 0) + 1)
+        this.running.set(fn, (this.running.get(fn) ?? 0) + 1)
+        let msg: QueueMessage | undefined
+        try {
+          msg = await this.queue.take(fn)
+        } catch (err) {
+          this.log(`queue-worker: taking a message for ${fn} failed: ${(err as Error).message}`)
+        } finally {
+          this.taking.set(fn, (this.taking.get(fn) ?? 1) - 1)
+        }
+        if (!msg) {
+          this.done(fn)
+          break
+        }
+        this.track(this.execute(fn, msg).finally(() => this.done(fn)))
+      }
+    } finally {
+      this.pumping.delete(fn)
+      if (this.dirty.has(fn) && !this.scheduled) this.kick(fn)
+    }
+  }
+
+  private done(fn: string): void {
+    const n = (this.running.get(fn) ?? 1) - 1
+    if (n <= 0) this.running.delete(fn)
+    else this.running.set(fn, n)
+  }
+
+  private track(p: Promise<void>): void {
+    this.active.add(p)
+    void p.finally(() => this.active.delete(p))
+  }
+
+  private async execute(fn: string, msg: QueueMessage): Promise<void> {
+    const { call } = msg
+    const attempt = msg.attempt - (this.freeDeliveries.get(call.id) ?? 0)
+    const deployment = this.router.deployments.get(fn)
+    const settings = effectiveRetry(this.retry, deployment?.spec.retry)
+    const record = this.calls.ensure(call)
+    this.calls.update(call.id, { status: 'running', attempts: attempt, maxAttempts: settings.maxAttempts, ...(record.startedAt ? {} : { startedAt: iso() }) })
+    const started = performance.now()
+    let result: InvokeResult
+    try {
+      const d = this.router.resolve(fn)
+      const headers = { ...call.headers, 'x-call-id': call.id }
+      result = await this.router.invokeDeployment(d, { method: call.method, path: call.path, headers, body: call.body, callId: call.id })
+    } catch (err) {
+      if (err instanceof FaasError && (err.code === 'ERR_POOL_SATURATED' || err.code === 'ERR_CLOSED') && !this.stopped) {
+        // Lost the slot to a sync call, or the deployment was being replaced: not an attempt.
+        this.freeDeliveries.set(call.id, (this.freeDeliveries.get(call.id) ?? 0) + 1)
+        this.calls.update(call.id, { status: 'queued', attempts: attempt - 1 })
+        await msg.retry(err.code === 'ERR_CLOSED' ? 100 : 0)
+        return
+      }
+      result = errorResult(err)
+    }
+    const seconds = (performance.now() - started) / 1000
+    const internal = header(result, 'x-openfaas-internal') !== undefined
+    const retryable = isRetryable(result.status, internal, settings)
+    if (retryable && attempt < settings.maxAttempts && !this.stopped) {
+      const delay = retryDelay(attempt, settings, parseRetryAfter(header(result, 'retry-after')))
+      this.counters.retries++
+      this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: iso(Date.now() + delay) })
+      await msg.retry(delay)
+      return
+    }
+    if (retryable && attempt < settings.maxAttempts) {
+      // Shutting down past the grace period: leave the call unsettled so it is reported unfinished.
+      this.calls.update(call.id, { status: 'retrying', lastStatus: result.status })
+      return
+    }
+    const status: CallStatus = retryable ? 'dead-lettered' : result.status < 400 ? 'succeeded' : 'failed'
+    if (status === 'dead-lettered') {
+      this.counters.deadLettered++
+      this.deadLetters.add({ call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() })
+      this.log(`queue-worker: ${call.id} (${fn}) dead-lettered after ${attempt} attempt(s), last status ${result.status}`)
+    }
+    await msg.ack()
+    this.freeDeliveries.delete(call.id)
+    this.counters.processed++
+    this.calls.update(call.id, { status, lastStatus: result.status, finishedAt: iso(), nextAttemptAt: undefined })
+    if (call.callbackUrl) await this.callback(call, result, seconds, attempt, settings)
+  }
+
+  private async callback(call: QueuedCall, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
+    const url = call.callbackUrl as string
+    const headers = callbackHeaders(result.headers, {
+      'X-Call-Id': call.id,
+      'X-Function-Status': String(result.status),
+      'X-Function-Name': call.function,
+      'X-Duration-Seconds': seconds.toFixed(6),
+      'X-Retry': String(attempt - 1),
+      'X-Retry-Max': String(settings.maxAttempts - 1),
+      'User-Agent': 'faasdev-queue-worker',
+    })
+    const outcome = await this.callbacks.send(url, headers, result.body)
+    this.calls.update(call.id, { callback: outcome })
+    const ok = outcome.status !== undefined && outcome.status < 400
+    if (!ok) {
+      this.counters.callbacksFailed++
+      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${url} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
+    }
+  }
+}
