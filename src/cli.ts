@@ -2,11 +2,13 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from './errors.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
 import { formatDuration, parseDuration } from './config/units.js'
+import { ASYNC_FLAGS, ASYNC_USAGE, asyncSettings } from './queue-worker/options.js'
 
 const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
 
 Usage:
   faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
+             ${ASYNC_USAGE}
   faasdev --version | --help
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`
@@ -57,6 +59,7 @@ async function up(argv: string[]): Promise<void> {
         grace: { type: 'string' },
         'autoscale-interval': { type: 'string' },
         queue: { type: 'string' },
+        ...ASYNC_FLAGS,
       },
       strict: true,
     }))
@@ -71,7 +74,14 @@ async function up(argv: string[]): Promise<void> {
     const grace = number(values.grace, '--grace')
     const autoscaleMs = values['autoscale-interval'] === undefined ? undefined : parseDuration(values['autoscale-interval'])
     if (values['autoscale-interval'] !== undefined && autoscaleMs === undefined) fail(`--autoscale-interval: ${JSON.stringify(values['autoscale-interval'])} is not a duration (e.g. 1s, 500ms; 0 turns autoscaling off)`)
+    let async
+    try {
+      async = asyncSettings(values)
+    } catch (err) {
+      fail((err as Error).message)
+    }
     rt = await createRuntime({
+      ...async,
       ...(values.file ? { stack: values.file } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(values.host ? { host: values.host } : {}),

@@ -200,7 +200,7 @@ export class Runtime {
         pressurePlugin(this.options.pressure),
         this.metrics.plugin,
         systemLogs(this.router, this.logs),
-        uiRoutes({ router: this.router, stats: this.callStats }),
+        uiRoutes({ router: this.router, stats: this.callStats, queue: () => this.queueWorker.stats() }),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
       ],
     })

@@ -4,13 +4,24 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Router } from '../router/router.js'
 import type { CallSeries, RollingStats } from '../stats/rolling.js'
 
-/** Async-queue figures of one function, when a queue-worker provides them. */
+/** Async-queue figures of one function, as the dashboard shows them. */
 export interface QueueFigures {
-  /** Accepted calls not yet dispatched. */
+  /** Accepted calls waiting for a free slot. */
   pending: number
-  /** Retries scheduled or made. */
-  retries: number
+  /** Async calls running now. */
+  inflight: number
+  /** Calls waiting for their retry delay. */
+  retrying: number
   deadLetters: number
+}
+
+/** What a queue-worker reports per function (its `stats()`); missing numbers count as 0. */
+export interface QueueWorkerFigures {
+  name: string
+  pending?: number
+  inflight?: number
+  retrying?: number
+  deadLettered?: number
 }
 
 export type FunctionStatusName = 'ready' | 'scaling' | 'building' | 'build error' | 'skipped'
@@ -47,8 +58,8 @@ export interface UiSnapshot {
 export interface UiOptions {
   router: Router
   stats: RollingStats
-  /** Per-function queue figures; absent until an async queue runs. */
-  queue?: () => Record<string, Partial<QueueFigures>>
+  /** Per-function queue figures; without it they are 0. */
+  queue?: () => Iterable<QueueWorkerFigures>
   /** A function being rebuilt, or whose last rebuild failed (the old version keeps serving). */
   build?: (name: string) => { building: boolean; error?: string } | undefined
   /** Seconds between two snapshots on the stream. @default 1 */
@@ -70,11 +81,12 @@ const ASSETS: Record<string, string> = {
 export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
   const { router, stats } = options
   const windowSeconds = options.windowSeconds ?? 10
-  const queue = options.queue?.() ?? {}
+  const queue = new Map<string, QueueWorkerFigures>()
+  for (const q of options.queue?.() ?? []) queue.set(q.name, q)
   const functions: UiFunction[] = []
   const empty = (name: string): Omit<UiFunction, 'name' | 'status' | 'lang' | 'deployed'> => {
     const sum = stats.summary(name, nowMs, windowSeconds)
-    const q = queue[name] ?? {}
+    const q = queue.get(name)
     return {
       desired: 0,
       ready: 0,
@@ -84,7 +96,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       errorRate: sum.errorRate,
       p95Ms: sum.p95Ms ?? null,
       throttledTotal: stats.summary(name, nowMs, stats.seconds).throttled,
-      queue: { pending: q.pending ?? 0, retries: q.retries ?? 0, deadLetters: q.deadLetters ?? 0 },
+      queue: { pending: q?.pending ?? 0, inflight: q?.inflight ?? 0, retrying: q?.retrying ?? 0, deadLetters: q?.deadLettered ?? 0 },
       series: stats.series(name, nowMs, options.chartStep ?? 2),
     }
   }

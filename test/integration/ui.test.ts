@@ -69,7 +69,7 @@ describe('dashboard routes', () => {
     const snap = (await (await fetch(`${rt.url}/system/ui-snapshot`)).json()) as UiSnapshot
     const byName = Object.fromEntries(snap.functions.map((f) => [f.name, f]))
     expect(snap.functions.map((f) => f.name)).toEqual(['echo', 'slow', 'broken', 'legacy'])
-    expect(byName.echo).toMatchObject({ status: 'ready', deployed: true, ready: 1, desired: 1, errorRate: 0, queue: { pending: 0, retries: 0, deadLetters: 0 } })
+    expect(byName.echo).toMatchObject({ status: 'ready', deployed: true, ready: 1, desired: 1, errorRate: 0, queue: { pending: 0, inflight: 0, retrying: 0, deadLetters: 0 } })
     expect(byName.echo?.callsPerSec).toBeCloseTo(3 / snap.windowSeconds)
     expect(byName.echo?.p95Ms).toBeGreaterThan(0)
     expect(byName.echo?.series.callsPerSec.at(-1)).toBeGreaterThan(0)
@@ -138,6 +138,57 @@ describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => 
 
     // A look at the page while changing it: FAASDEV_UI_SCREENSHOT=file.png
     if (process.env.FAASDEV_UI_SCREENSHOT) await page.screenshot({ path: process.env.FAASDEV_UI_SCREENSHOT, fullPage: true })
+    expect(pageErrors).toEqual([])
+  }, 60_000)
+
+  it('tails function logs, invokes async through the form, lists the dead letter and replays it', async () => {
+    const rt = await startRuntime(`
+functions:
+  chatty:
+    lang: typescript
+    handler: @/chatty
+  flaky:
+    lang: typescript
+    handler: @/async-flaky
+    annotations:
+      com.openfaas.retry.attempts: "2"
+      com.openfaas.retry.min_wait: 20ms
+      com.openfaas.retry.max_wait: 40ms
+`)
+    const context = await openBrowser()
+    const page = await context.newPage()
+    const pageErrors: string[] = []
+    page.on('pageerror', (err) => pageErrors.push(err.message))
+    await page.goto(`${rt.url}/ui/`)
+    await page.locator('[data-fn="flaky"]').waitFor({ timeout: 15_000 })
+
+    // What the handler prints shows up in its card, prefixed with the replica.
+    expect((await fetch(`${rt.url}/function/chatty?say=from-the-test`)).status).toBe(200)
+    await page.locator('[data-fn="chatty"] [data-field="logs"]', { hasText: 'chatty-1 | log from-the-test' }).waitFor({ timeout: 10_000 })
+
+    // Fails its first two attempts per call id: with 2 attempts allowed it is dead-lettered.
+    await page.selectOption('#invoke-name', 'flaky')
+    await page.fill('input[name="path"]', '?fail=2')
+    await page.check('input[name="mode"][value="async"]')
+    await page.click('#invoke button[type="submit"]')
+    await page.locator('#invoke-status', { hasText: '202' }).waitFor({ timeout: 10_000 })
+    const callId = /call (\S+)/.exec(await text(page, '#invoke-meta'))?.[1] as string
+    expect(callId).toMatch(/^[0-9a-f-]{36}$/)
+    await page.locator('#invoke-meta', { hasText: 'dead-lettered' }).waitFor({ timeout: 15_000 })
+    const row = page.locator(`#dead-letters tr[data-call-id="${callId}"]`)
+    await row.waitFor({ timeout: 10_000 })
+    expect(await row.locator('td').nth(1).textContent()).toBe('flaky')
+    expect(await row.locator('td').nth(2).textContent()).toBe('2')
+    expect(await row.locator('td').nth(3).textContent()).toBe('503')
+    await page.locator('[data-fn="flaky"] [data-field="deadLetters"]', { hasText: /^1$/ }).waitFor({ timeout: 10_000 })
+
+    // Replay: the third attempt succeeds, the dead letter goes away.
+    await row.locator('button').click()
+    await page.locator('#dead-letters-result', { hasText: `replay ${callId}: 202` }).waitFor({ timeout: 10_000 })
+    await row.waitFor({ state: 'detached', timeout: 10_000 })
+    await page.locator('[data-fn="flaky"] [data-field="deadLetters"]', { hasText: /^0$/ }).waitFor({ timeout: 10_000 })
+    const status = (await (await fetch(`${rt.url}/system/async-function/${callId}`)).json()) as { status: string }
+    expect(status.status).toBe('succeeded')
     expect(pageErrors).toEqual([])
   }, 60_000)
 })

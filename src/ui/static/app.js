@@ -57,8 +57,8 @@ function renderFunction(fn) {
   set(el, 'p95', fmt.ms(fn.p95Ms))
   set(el, 'throttled', fn.throttledTotal).classList.toggle('alert', fn.throttledPerSec > 0)
   const queue = fn.queue ?? {}
-  set(el, 'pending', queue.pending ?? 0)
-  set(el, 'retries', queue.retries ?? 0)
+  set(el, 'pending', (queue.pending ?? 0) + (queue.inflight ? ` (+${queue.inflight} running)` : ''))
+  set(el, 'retrying', queue.retrying ?? 0)
   set(el, 'deadLetters', queue.deadLetters ?? 0).classList.toggle('alert', (queue.deadLetters ?? 0) > 0)
 
   const { callsPerSec = [], throttledPerSec = [], step = 5 } = fn.series ?? {}
