@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Builds dist/ once: the CLI tests spawn `node bin/faasdev.js`, which runs the compiled code.
+    globalSetup: ['test/global-setup.ts'],
     // Two cores: integration files start worker threads and time things; keep them apart.
     fileParallelism: false,
     reporters: ['default', 'json'],

@@ -295,6 +295,22 @@ export class Runtime {
     await this.queue.close()
   }
 
+  /**
+   * Closing the server only drops keep-alive connections that are idle at that moment; one
+   * whose call was in flight would hold the process open for its keep-alive timeout once the
+   * call ends, so idle connections are dropped until the server has closed.
+   */
+  private async closeGateway(): Promise<void> {
+    const app = this.app
+    if (!app) return
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+    try {
+      await app.close()
+    } finally {
+      clearInterval(sweep)
+    }
+  }
+
   private async doClose(): Promise<void> {
     this.accepting = false
     this.queueWorker.stopIntake()
@@ -305,7 +321,7 @@ export class Runtime {
       ['autoscaler', async () => this.autoscaler.close()],
       // Fastify answers 503 to new requests once closing, and waits for those in flight.
       // The queue keeps being worked (intake answers 503) while the gateway stops taking requests.
-      ['gateway and queue', async () => Promise.all([this.app?.close(), this.drainQueue(grace)])],
+      ['gateway and queue', async () => Promise.all([this.closeGateway(), this.drainQueue(grace)])],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]

@@ -198,6 +198,10 @@ export function parseStack(file: string, text: string, env: NodeJS.ProcessEnv = 
     else result.functions.push(spec)
   }
   if (result.functions.length === 0 && result.skipped.length === 0) src.fail(['functions'], 'no functions defined')
+  if (result.functions.length === 0) {
+    const which = result.skipped.map((s) => `${s.name} (${s.lang})`).join(', ')
+    src.fail(['functions'], `no function can run: ${which}; supported langs: ${SUPPORTED_LANGS.join(', ')}`)
+  }
   return result
 }
 

@@ -123,6 +123,11 @@ describe('stack.yml loading', () => {
     expect(SUPPORTED_LANGS).toEqual(['typescript', 'javascript', 'node18', 'node20', 'node22', 'node'])
   })
 
+  it('fails when no function in the stack can run', () => {
+    const { file, config } = load(['functions:', '  go-fn:', '    lang: golang-middleware', '    handler: ./go', '  df:', '    lang: dockerfile', '    handler: ./df', ''].join('\n'))
+    expect(configError(config).message).toBe(`${displayPath(file)}:1: functions: no function can run: go-fn (golang-middleware), df (dockerfile); supported langs: ${SUPPORTED_LANGS.join(', ')}`)
+  })
+
   it('warns about a misspelt field with the closest known name, naming file and line', () => {
     const { file, config } = load(['functions:', '  hello:', '    lang: node20', '    handler: ./fn', '    enviroment:', '      a: b', '    totally_custom: 1', ''].join('\n'))
     expect(config().warnings).toEqual([`${displayPath(file)}:5: functions.hello.enviroment: unknown field, did you mean "environment"?`])

@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { SUPPORTED_LANGS } from '../../src/config/stack.js'
+import { HANDLERS, waitFor } from '../helpers.js'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const BIN = join(ROOT, 'bin', 'faasdev.js')
+
+interface Cli {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+}
+
+/** Spawns the compiled CLI (dist/ is built by the global setup) and kills it when the test ends. */
+function faasdev(args: string[], cwd: string): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)))
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+/** Waits for `up` to print where it listens (it is started with `--port 0`) and returns the URL. */
+async function listening(cli: Cli): Promise<string> {
+  let url: string | undefined
+  await waitFor(() => {
+    url = /gateway listening on (http:\/\/\S+)/.exec(cli.stdout())?.[1]
+    if (cli.child.exitCode !== null) throw new Error(`faasdev exited ${cli.child.exitCode}:\n${cli.stderr()}`)
+    return url !== undefined
+  }, 60_000, 'faasdev up to listen')
+  return url as string
+}
+
+/** A fresh folder holding `stack.yml` (`@/NAME` = a fixture handler) and the given files. */
+function project(yaml: string, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'faasdev-cli-'))
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true })
+    writeFileSync(join(dir, name), content)
+  }
+  writeFileSync(join(dir, 'stack.yml'), yaml.replaceAll('@/', `${HANDLERS}/`))
+  return dir
+}
+
+describe('faasdev up', () => {
+  it('exits 2 with a message naming file, line and field for each kind of configuration error', async () => {
+    const head = ['functions:', '  hello:', '    lang: typescript']
+    const cases: { yaml: string[]; files?: Record<string, string>; message: (dir: string) => string }[] = [
+      { yaml: [...head, '    handler: [@/echo'], message: () => 'stack.yml:5: malformed YAML: ' },
+      { yaml: [...head, '    handler: ./missing'], message: (dir) => `stack.yml:4: functions.hello.handler: folder "./missing" does not exist (looked in ${join(dir, 'missing')})\n` },
+      { yaml: [...head, '    handler: @/echo', '    limits:', '      memory: 12 bananas'], message: () => 'stack.yml:6: functions.hello.limits.memory: "12 bananas" is not a memory quantity (e.g. 128Mi, 1G)\n' },
+      { yaml: [...head, '    handler: @/echo', '    environment:', '      exec_timeout: a while'], message: () => 'stack.yml:6: functions.hello.environment.exec_timeout: "a while" is not a duration (e.g. 30s, 1m30s, 500ms or a number of seconds)\n' },
+      { yaml: [...head, '    handler: @/echo', '    secrets:', '      - api-key'], message: () => `stack.yml:6: functions.hello.secrets[0]: secret "api-key" not found: create ${join('.secrets', 'api-key')} beside the stack file\n` },
+      { yaml: [...head, '    handler: @/echo', '    labels:', '      com.openfaas.scale.max: none'], message: () => 'stack.yml:6: functions.hello.labels.com.openfaas.scale.max: "none" is not a whole number ≥ 1\n' },
+    ]
+    const runs = cases.map(async (c) => {
+      const dir = project(c.yaml.join('\n') + '\n', c.files)
+      const cli = faasdev(['up', '-f', 'stack.yml', '--port', '0', '--no-watch'], dir)
+      const code = await cli.exited
+      return { code, stderr: cli.stderr(), stdout: cli.stdout(), expected: `faasdev: ${c.message(dir)}` }
+    })
+    for (const run of await Promise.all(runs)) {
+      expect(run.code, run.stderr).toBe(2)
+      if (run.expected.endsWith('\n')) expect(run.stderr).toBe(run.expected)
+      else expect(run.stderr.startsWith(run.expected), run.stderr).toBe(true)
+      expect(run.stdout).toBe('')
+    }
+  })
+
+  it('exits 2 when no function in the stack can run', async () => {
+    const dir = project(['functions:', '  go-fn:', '    lang: golang-middleware', '    handler: ./go-fn', '  py-fn:', '    lang: python3-http', '    handler: ./py-fn', ''].join('\n'))
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    expect(await cli.exited).toBe(2)
+    expect(cli.stderr()).toBe(`faasdev: stack.yml:1: functions: no function can run: go-fn (golang-middleware), py-fn (python3-http); supported langs: ${SUPPORTED_LANGS.join(', ')}\n`)
+  })
+
+  it('starts a mixed stack on --port 0: the table shows URLs, the skipped and the failed function, and the rest serve', async () => {
+    const dir = project(
+      [
+        'functions:',
+        '  echo:',
+        '    lang: typescript',
+        '    handler: @/echo',
+        '  go-fn:',
+        '    lang: golang-middleware',
+        '    handler: ./go-fn',
+        '  broken:',
+        '    lang: typescript',
+        '    handler: @/import-error',
+        '  tpl:',
+        '    lang: node20',
+        '    handler: @/template',
+        '',
+      ].join('\n'),
+    )
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    const url = await listening(cli)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(url).not.toMatch(/:0$/)
+    expect(cli.stderr()).toContain(`warning: skipping go-fn: lang "golang-middleware" cannot run in faasdev (supported: ${SUPPORTED_LANGS.join(', ')})\n`)
+
+    const table = cli.stdout().split('\n')
+    const row = (name: string): string => table.find((l) => l.startsWith(`${name} `)) ?? ''
+    expect(table.some((l) => /^FUNCTION\s+STATUS\s+LANG/.test(l))).toBe(true)
+    expect(row('echo')).toMatch(new RegExp(`^echo\\s+ready\\s+typescript\\s+.*\\d+ ms\\s+${url}/function/echo$`))
+    expect(row('tpl')).toMatch(new RegExp(`^tpl\\s+ready\\s+node20\\s+.*${url}/function/tpl$`))
+    expect(row('go-fn')).toMatch(/^go-fn\s+skipped\s+golang-middleware\s+lang "golang-middleware" cannot run in faasdev/)
+    expect(row('broken')).toMatch(/^broken\s+failed\s+typescript\s+.*cannot initialise/)
+
+    const echo = await fetch(`${url}/function/echo`, { method: 'POST', body: 'hi' })
+    expect(echo.status).toBe(200)
+    const skipped = await fetch(`${url}/function/go-fn`)
+    expect(skipped.status).toBe(404)
+    expect(await skipped.text()).toContain('lang "golang-middleware" cannot run in faasdev (supported:')
+    const broken = await fetch(`${url}/function/broken`)
+    expect([404, 502]).toContain(broken.status)
+    expect(await broken.text()).toContain('cannot initialise')
+    expect((await fetch(`${url}/function/tpl`)).status).toBe(200)
+  })
+
+  it('on SIGTERM lets a call in flight finish with 200, then exits 0', async () => {
+    const dir = project(['functions:', '  slow:', '    lang: typescript', '    handler: @/cli-slow', ''].join('\n'))
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    const url = await listening(cli)
+    const started = Date.now()
+    const call = fetch(`${url}/function/slow?ms=1500`)
+    await waitFor(() => cli.stdout().includes('call started, sleeping 1500 ms'), 10_000, 'the call to reach the replica')
+    cli.child.kill('SIGTERM')
+    const res = await call
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('slept 1500')
+    expect(await cli.exited).toBe(0)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
+    expect(cli.stderr()).toContain('SIGTERM: draining')
+  })
+
+  it('runs npm install for a handler with a missing dependency and says so', { timeout: 120_000 }, async () => {
+    const handler = join(mkdtempSync(join(tmpdir(), 'faasdev-cli-dep-')), 'greeter')
+    cpSync(join(HANDLERS, 'dep-install'), handler, { recursive: true })
+    const dir = project(['functions:', '  greeter:', '    lang: node20', `    handler: ${handler}`, ''].join('\n'))
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    const url = await listening(cli)
+    expect(cli.stderr()).toContain(`greeter: installing dependencies (npm install in ${handler}; missing tiny-greeter)`)
+    expect(await (await fetch(`${url}/function/greeter?name=cli`)).text()).toBe('greetings, cli, from tiny-greeter')
+  })
+
+  it('serves the repository\'s own example stack, as `npm start` does', { timeout: 60_000 }, async () => {
+    const cli = faasdev(['up', '--port', '0'], ROOT)
+    const url = await listening(cli)
+    const res = await fetch(`${url}/function/hello`)
+    expect(res.status).toBe(200)
+    cli.child.kill('SIGTERM')
+    expect(await cli.exited).toBe(0)
+  })
+})
