@@ -27,6 +27,12 @@ async function openBrowser(): Promise<BrowserContext> {
   return context
 }
 
+/** A look at the page while changing it: FAASDEV_UI_SCREENSHOTS=folder. */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.FAASDEV_UI_SCREENSHOTS
+  if (dir) await page.screenshot({ path: join(dir, `dashboard-${name}.png`), fullPage: true })
+}
+
 async function text(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).textContent()) ?? ''
 }
@@ -136,8 +142,7 @@ describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => 
     expect(Math.min(...ys)).toBeLessThan(62)
     expect(await text(page, '[data-fn="slow"] [data-field="errorRate"]')).not.toBe('0.0 %')
 
-    // A look at the page while changing it: FAASDEV_UI_SCREENSHOT=file.png
-    if (process.env.FAASDEV_UI_SCREENSHOT) await page.screenshot({ path: process.env.FAASDEV_UI_SCREENSHOT, fullPage: true })
+    await screenshot(page, 'load')
     expect(pageErrors).toEqual([])
   }, 60_000)
 
@@ -181,6 +186,7 @@ functions:
     expect(await row.locator('td').nth(2).textContent()).toBe('2')
     expect(await row.locator('td').nth(3).textContent()).toBe('503')
     await page.locator('[data-fn="flaky"] [data-field="deadLetters"]', { hasText: /^1$/ }).waitFor({ timeout: 10_000 })
+    await screenshot(page, 'dead-letter')
 
     // Replay: the third attempt succeeds, the dead letter goes away.
     await row.locator('button').click()

@@ -223,12 +223,15 @@ async function refreshDeadLetters() {
     const id = item.callId ?? item.id ?? ''
     const tr = document.createElement('tr')
     tr.dataset.callId = id
+    if (item.lastBody) tr.title = `last answer: ${String(item.lastBody).slice(0, 500)}`
     const cells = [id, item.function ?? item.name ?? item.functionName ?? '', item.attempts ?? '', item.lastStatus ?? item.status ?? item.statusCode ?? '']
     for (const [i, value] of cells.entries()) {
       const td = document.createElement('td')
       if (i === 0) {
+        // Call ids are long: the start tells them apart, the whole one is in the tooltip.
         const code = document.createElement('code')
-        code.textContent = String(value)
+        code.textContent = String(value).slice(0, 8)
+        code.title = String(value)
         td.append(code)
       } else td.textContent = String(value)
       tr.append(td)
