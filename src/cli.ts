@@ -120,6 +120,8 @@ async function up(argv: string[]): Promise<void> {
     await rt.start()
   } catch (err) {
     process.stderr.write(`${table(rt.summary)}\n`)
+    // Stop what did start (replicas, build folder) before exiting.
+    await rt.close().catch(() => undefined)
     fail((err as Error).message)
   }
   process.stdout.write(`\n${table(rt.summary)}\n\ngateway listening on ${rt.url}  (Ctrl-C to stop)\n`)

@@ -208,7 +208,11 @@ export class Runtime {
     await this.app.listen({ port: this.options.port ?? 8080, host })
     const addr = this.app.server.address()
     const port = typeof addr === 'object' && addr ? addr.port : this.options.port
-    this.address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    // Listening on every interface: print a loopback URL a browser or curl can open.
+    const wildcard = host === '0.0.0.0' || host === '::'
+    const shownHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+    if (wildcard) this.log(`warning: --host ${host}: the gateway and /system are reachable from other machines, without authentication`)
+    this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
     this.autoscaler.start()

@@ -85,6 +85,15 @@ describe('faasdev up', () => {
     expect(cli.stderr()).toBe(`faasdev: stack.yml:1: functions: no function can run: go-fn (golang-middleware), py-fn (python3-http); supported langs: ${SUPPORTED_LANGS.join(', ')}\n`)
   })
 
+  it('exits 2 with the table and the reason when every function fails to start', async () => {
+    const dir = project(['functions:', '  broken:', '    lang: typescript', '    handler: @/import-error', ''].join('\n'))
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    expect(await cli.exited).toBe(2)
+    expect(cli.stderr()).toMatch(/\nbroken\s+failed\s+typescript\s+.*cannot initialise/)
+    expect(cli.stderr()).toMatch(/\nfaasdev: no function could start \(broken: .*cannot initialise.*\)\n$/)
+    expect(cli.stdout()).toBe('')
+  })
+
   it('starts a mixed stack on --port 0: the table shows URLs, the skipped and the failed function, and the rest serve', async () => {
     const dir = project(
       [
@@ -127,6 +136,18 @@ describe('faasdev up', () => {
     expect([404, 502]).toContain(broken.status)
     expect(await broken.text()).toContain('cannot initialise')
     expect((await fetch(`${url}/function/tpl`)).status).toBe(200)
+  })
+
+  it('--host 0.0.0.0 listens on every interface, prints a loopback URL and warns', async () => {
+    const dir = project(['functions:', '  echo:', '    lang: typescript', '    handler: @/echo', ''].join('\n'))
+    const cli = faasdev(['up', '--host', '0.0.0.0', '--port', '0', '--no-watch'], dir)
+    const url = await listening(cli)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(cli.stderr()).toContain('warning: --host 0.0.0.0: the gateway and /system are reachable from other machines, without authentication\n')
+    const port = new URL(url).port
+    // Reachable through an address other than loopback's 127.0.0.1.
+    const res = await fetch(`http://127.0.0.2:${port}/function/echo`)
+    expect(res.status).toBe(200)
   })
 
   it('on SIGTERM lets a call in flight finish with 200, then exits 0', async () => {
