@@ -1,4 +1,3 @@
-import { PassThrough } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { LogBuffer, LogMessage } from '../logs/log-buffer.js'
@@ -22,10 +21,10 @@ const line = (m: LogMessage): string => `${JSON.stringify(m)}\n`
  */
 export function systemLogs(router: Router, buffer: LogBuffer) {
   return (app: FastifyInstance): void => {
-    const open = new Set<PassThrough>()
+    const open = new Set<() => void>()
     // Followers would otherwise hold the server open on shutdown.
     app.addHook('preClose', (done) => {
-      for (const s of open) s.end()
+      for (const stop of open) stop()
       done()
     })
 
@@ -45,20 +44,25 @@ export function systemLogs(router: Router, buffer: LogBuffer) {
       reply.type('application/x-ndjson')
       if (!follow) return reply.send(past.map(line).join(''))
 
-      const stream = new PassThrough()
-      open.add(stream)
-      for (const m of past) stream.write(line(m))
+      // The response is ours from here: headers go out at once (a follower must see 200
+      // before the function writes anything) and lines are written as they come.
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' })
+      res.flushHeaders()
+      for (const m of past) res.write(line(m))
       const unsubscribe = buffer.subscribe(name, (m) => {
-        if (matches(m)) stream.write(line(m))
+        if (matches(m)) res.write(line(m))
       })
       const stop = (): void => {
         unsubscribe()
-        open.delete(stream)
-        stream.end()
+        open.delete(stop)
+        res.end()
       }
-      // The response closes when the client disconnects (or the stream ends).
-      reply.raw.once('close', stop)
-      return reply.send(stream)
+      open.add(stop)
+      // The response closes when the client disconnects.
+      res.once('close', stop)
+      return reply
     })
   }
 }
