@@ -229,6 +229,7 @@ export class Runtime {
       ...(spec.limits.memory ? { memory: spec.limits.memory } : {}),
     }
     this.summary.push(summary)
+    let deployment: Deployment | undefined
     try {
       const missing = missingDependencies(spec.handlerDir)
       if (missing.length > 0) {
@@ -237,19 +238,22 @@ export class Runtime {
       }
       const bundle = await bundleFunction(spec, join(this.buildDir as string, spec.name))
       summary.buildMs = Math.round(bundle.durationMs)
-      const deployment = new Deployment({
+      deployment = new Deployment({
         spec,
         bundle: bundle.file,
         onOutput: this.onOutput,
         onReplicaExit: (name, replica, reason, message) => {
           if (reason === 'oom' || reason === 'crash' || reason === 'timeout' || reason === 'exit') this.metrics.replicaRestart(name, reason)
-          this.log(`${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`)
+          // A start failure's message already names the replica.
+          this.log(reason === 'start-failed' && message.startsWith(`replica ${replica} `) ? `${name}: ${message}` : `${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`)
         },
       })
       await deployment.start()
       this.router.deployments.set(spec.name, deployment)
       summary.status = 'ready'
     } catch (err) {
+      // A deployment whose replicas cannot start would keep retrying them in the background.
+      await deployment?.close(0).catch(() => undefined)
       const reason = (err as Error).message
       summary.reason = reason
       this.router.failed.set(spec.name, reason)

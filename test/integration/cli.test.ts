@@ -136,6 +136,10 @@ describe('faasdev up', () => {
     expect([404, 502]).toContain(broken.status)
     expect(await broken.text()).toContain('cannot initialise')
     expect((await fetch(`${url}/function/tpl`)).status).toBe(200)
+    // A function that failed to deploy is not retried in the background (it restarts on a change).
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(cli.stderr()).toContain('broken: replica broken-1 failed to start: cannot initialise\n')
+    expect(cli.stderr()).not.toContain('broken-2')
   })
 
   it('--host 0.0.0.0 listens on every interface, prints a loopback URL and warns', async () => {
