@@ -36,7 +36,16 @@ export interface PingMessage {
   seq: number
 }
 
-export type ToWorker = InvokeMessage | AbortMessage | PingMessage
+/**
+ * The calls of one event-loop turn sent as one message: one wake-up of the worker thread
+ * and one serialisation for all of them instead of one each.
+ */
+export interface InvokeBatchMessage {
+  t: 'batch'
+  calls: InvokeMessage[]
+}
+
+export type ToWorker = InvokeMessage | InvokeBatchMessage | AbortMessage | PingMessage
 
 export interface ReadyMessage {
   t: 'ready'

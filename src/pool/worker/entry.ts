@@ -16,6 +16,31 @@ export interface CallInput {
 
 export type CallOutput = Omit<ResultMessage, 't' | 'id'>
 
+/**
+ * One call's abort switch. The AbortController is only made when the handler reads its
+ * signal: making one costs as much as the rest of a trivial call, and most handlers never look.
+ */
+class CallAbort {
+  private controller: AbortController | undefined
+  private reason: unknown
+  private aborted = false
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.controller?.abort(reason)
+  }
+}
+
 type AnyHandler = (...args: unknown[]) => unknown
 
 function pickHandler(mod: Record<string, unknown>): AnyHandler {
@@ -30,17 +55,23 @@ export function serve(mod: Record<string, unknown>): void {
   if (!port) throw new Error('faasdev worker entry must run in a worker thread')
   const data = workerData as ReplicaData
   const handler = pickHandler(mod)
-  const calls = new Map<number, AbortController>()
+  const calls = new Map<number, CallAbort>()
   let lastElu = performance.eventLoopUtilization()
 
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
 
   const run = async (message: InvokeMessage): Promise<void> => {
-    const controller = new AbortController()
-    calls.set(message.id, controller)
+    const abort = new CallAbort()
+    calls.set(message.id, abort)
     let out: CallOutput
     try {
-      const input: CallInput = { message, signal: controller.signal, data }
+      const input: CallInput = {
+        message,
+        data,
+        get signal() {
+          return abort.signal
+        },
+      }
       out = data.style === 'fetch' ? await callFetchHandler(handler, input) : await callNodeTemplateHandler(handler, input)
     } catch (err) {
       console.error(err)
@@ -58,6 +89,9 @@ export function serve(mod: Record<string, unknown>): void {
     switch (msg.t) {
       case 'invoke':
         void run(msg)
+        break
+      case 'batch':
+        for (const call of msg.calls) void run(call)
         break
       case 'abort':
         calls.get(msg.id)?.abort(new DOMException('exec_timeout exceeded', 'TimeoutError'))

@@ -48,7 +48,10 @@ export async function callFetchHandler(handler: (...args: unknown[]) => unknown,
     callId: input.message.callId,
     functionName: input.data.functionName,
     secrets: input.data.secrets,
-    signal: input.signal,
+    // Read lazily: the signal is only made when the handler asks for it.
+    get signal() {
+      return input.signal
+    },
   }
   return toOutput(await handler(toRequest(input), ctx))
 }

@@ -1,0 +1,94 @@
+// The core benchmarks of faasdev (sync path through the gateway vs bare Fastify, replica
+// cold start, RSS per idle replica). Each is repeated `runs` times; the median run is reported.
+import { fmt, load, median, medianRun, runChild, startServer, verdict } from './lib.js'
+
+const TARGETS = { ratio: 0.6, addedP50Ms: 0.15, addedP99Ms: 1, coldMedianMs: 50, rssMb: 12 }
+
+/** Loads bare Fastify and the gateway one after the other in the same run, returning both. */
+async function pair({ connections, durationS, replicas }) {
+  const out = {}
+  for (const mode of ['bare', 'gateway']) {
+    const server = await startServer(mode, [String(replicas)])
+    try {
+      out[mode] = await load(server.url, { connections, durationS, server })
+    } finally {
+      await server.close()
+    }
+  }
+  return out
+}
+
+export async function throughput({ runs, durationS, log }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const { bare, gateway } = await pair({ connections: 50, durationS, replicas: 2 })
+    const r = { bareRps: bare.rps, gatewayRps: gateway.rps, ratio: gateway.rps / bare.rps, errors: bare.non2xx + gateway.non2xx }
+    log(`  run ${i + 1}: bare ${fmt(r.bareRps, 0)} req/s, gateway ${fmt(r.gatewayRps, 0)} req/s, ratio ${fmt(r.ratio)}${r.errors ? `, ${r.errors} non-2xx/errors` : ''}`)
+    results.push(r)
+  }
+  const m = medianRun(results, 'ratio')
+  log(`throughput (2 replicas, 50 connections, ${durationS} s): ratio ${fmt(m.ratio)} (target ≥ ${TARGETS.ratio}) ${verdict(m.ratio >= TARGETS.ratio)}`)
+  return { runs: results, median: m }
+}
+
+export async function latency({ runs, durationS, log }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const { bare, gateway } = await pair({ connections: 1, durationS, replicas: 2 })
+    const r = {
+      bareP50: bare.p50,
+      bareP99: bare.p99,
+      gatewayP50: gateway.p50,
+      gatewayP99: gateway.p99,
+      addedP50: gateway.p50 - bare.p50,
+      addedP99: gateway.p99 - bare.p99,
+      addedMean: gateway.mean - bare.mean,
+    }
+    log(
+      `  run ${i + 1}: p50 bare ${fmt(r.bareP50, 3)} ms, gateway ${fmt(r.gatewayP50, 3)} ms (+${fmt(r.addedP50, 3)}); ` +
+        `p99 bare ${fmt(r.bareP99, 3)} ms, gateway ${fmt(r.gatewayP99, 3)} ms (+${fmt(r.addedP99, 3)})`,
+    )
+    results.push(r)
+  }
+  const m = medianRun(results, 'addedP50')
+  const ok = m.addedP50 <= TARGETS.addedP50Ms && m.addedP99 <= TARGETS.addedP99Ms
+  log(`latency (1 connection, ${durationS} s): added p50 ${fmt(m.addedP50, 3)} ms, p99 ${fmt(m.addedP99, 3)} ms (targets ≤ ${TARGETS.addedP50Ms} / ≤ ${TARGETS.addedP99Ms}) ${verdict(ok)}`)
+  return { runs: results, median: m }
+}
+
+export async function coldStart({ runs, starts, log }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const r = await runChild('core-replicas.js', ['cold', String(starts)], ['--expose-gc'])
+    log(`  run ${i + 1}: first answer median ${fmt(r.firstAnswerMedian, 1)} ms, p95 ${fmt(r.firstAnswerP95, 1)} ms; worker ready median ${fmt(r.readyMedian, 1)} ms`)
+    results.push(r)
+  }
+  const m = medianRun(results, 'firstAnswerMedian')
+  log(`cold start (${starts} starts): median ${fmt(m.firstAnswerMedian, 1)} ms, p95 ${fmt(m.firstAnswerP95, 1)} ms (target ≤ ${TARGETS.coldMedianMs}) ${verdict(m.firstAnswerMedian <= TARGETS.coldMedianMs)}`)
+  return { runs: results, median: m }
+}
+
+export async function rss({ runs, replicas, log }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const r = await runChild('core-replicas.js', ['rss', String(replicas)], ['--expose-gc'])
+    log(`  run ${i + 1}: ${fmt(r.rssBeforeMb, 1)} MB → ${fmt(r.rssAfterMb, 1)} MB with ${replicas} more replicas: ${fmt(r.perReplicaMb, 2)} MB each`)
+    results.push(r)
+  }
+  const m = medianRun(results, 'perReplicaMb')
+  log(`rss per idle replica (${replicas} replicas): ${fmt(m.perReplicaMb, 2)} MB (target ≤ ${TARGETS.rssMb}) ${verdict(m.perReplicaMb <= TARGETS.rssMb)}`)
+  return { runs: results, median: m }
+}
+
+/** Runs the selected core benchmarks; `only` is a list of names or empty for all. */
+export async function runCore({ runs = 3, durationS = 5, only = [], log = console.log } = {}) {
+  const want = (name) => only.length === 0 || only.includes(name)
+  const out = {}
+  if (want('throughput')) out.throughput = await throughput({ runs, durationS, log })
+  if (want('latency')) out.latency = await latency({ runs, durationS, log })
+  if (want('cold')) out.cold = await coldStart({ runs, starts: 20, log })
+  if (want('rss')) out.rss = await rss({ runs, replicas: 10, log })
+  return out
+}
+
+export { median }

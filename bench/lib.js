@@ -1,0 +1,143 @@
+// Shared helpers for the benchmarks: child-process servers, an autocannon run that keeps
+// every response time (autocannon's own histogram has 1 ms resolution, too coarse for
+// sub-millisecond latency), percentiles and a stack file for a trivial handler.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+
+export const HERE = import.meta.dirname
+
+/** The body every benchmark server answers with. */
+export const HELLO = 'hello world\n'
+
+/** The trivial handlers: `string` returns the text (faasdev answers it as text/plain), `response` builds a `Response`. */
+export const HANDLERS = {
+  string: `export default function handle() {\n  return ${JSON.stringify(HELLO)}\n}\n`,
+  response: `export default function handle() {\n  return new Response(${JSON.stringify(HELLO)}, { headers: { 'content-type': 'text/plain; charset=utf-8' } })\n}\n`,
+}
+
+/**
+ * Writes a stack file with one trivial fetch-style function (`hello`) into a fresh temporary
+ * folder and returns its path. `labels` sets the function's `com.openfaas.scale.*` labels.
+ */
+export function writeHelloStack(labels = {}, handler = 'string') {
+  const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-'))
+  mkdirSync(join(dir, 'hello'))
+  writeFileSync(join(dir, 'hello', 'handler.js'), HANDLERS[handler])
+  const labelLines = Object.entries(labels).map(([k, v]) => `      com.openfaas.scale.${k}: "${v}"`)
+  const yaml = [
+    'version: 1.0',
+    'provider:',
+    '  name: openfaas',
+    'functions:',
+    '  hello:',
+    '    lang: javascript',
+    '    handler: ./hello',
+    ...(labelLines.length ? ['    labels:', ...labelLines] : []),
+    '',
+  ].join('\n')
+  const file = join(dir, 'stack.yml')
+  writeFileSync(file, yaml)
+  return file
+}
+
+/**
+ * Starts `bench/lib-server.js MODE` in its own process (so the load generator does not share
+ * its event loop) and resolves with `{ url, pid, close }` once it prints its URL.
+ */
+export function startServer(mode, extraArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), join(HERE, "lib-server.js"), mode, ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    let out = ''
+    // The server's own CPU time (all its threads), to report CPU per request.
+    const cpu = () =>
+      new Promise((done) => {
+        child.once('message', (m) => done(m.user + m.system))
+        child.send('cpu')
+      })
+    const onData = (chunk) => {
+      out += chunk
+      const line = out.split('\n').find((l) => l.startsWith('URL '))
+      if (!line) return
+      child.stdout.off('data', onData)
+      child.stdout.resume()
+      const close = () =>
+        new Promise((done) => {
+          if (child.exitCode !== null) return done()
+          child.once('exit', () => done())
+          child.kill('SIGTERM')
+        })
+      resolve({ url: line.slice(4).trim(), pid: child.pid, close, cpu })
+    }
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with code ${code} before listening`)))
+    child.once('error', reject)
+  })
+}
+
+/** Runs a child script that prints one JSON line as its result. */
+export function runChild(script, args = [], nodeArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (c) => (out += c))
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').pop()
+      if (code !== 0 || !line) return reject(new Error(`${script} exited with code ${code}`))
+      resolve(JSON.parse(line))
+    })
+  })
+}
+
+/** One bounded autocannon run against `url` (127.0.0.1 only), keeping each response time in ms. */
+export async function load(url, { connections, durationS, warmupS = 1, server }) {
+  if (!new URL(url).hostname.startsWith('127.')) throw new Error(`benchmarks only load 127.0.0.1, not ${url}`)
+  if (warmupS > 0) await autocannon({ url, connections, duration: warmupS })
+  const times = []
+  const cpuBefore = server ? await server.cpu() : 0
+  const instance = autocannon({ url, connections, duration: durationS })
+  instance.on('response', (_client, status, _bytes, ms) => {
+    if (status === 200) times.push(ms)
+  })
+  const result = await instance
+  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
+  const non2xx = result.non2xx + result.errors + result.timeouts
+  times.sort((a, b) => a - b)
+  return {
+    rps: result.requests.total / durationS,
+    requests: result.requests.total,
+    non2xx,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    /** Server CPU time (all threads) per request, in µs. */
+    cpuPerRequestUs: cpuUs / Math.max(1, result.requests.total),
+    mean: times.reduce((s, t) => s + t, 0) / Math.max(1, times.length),
+  }
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b)
+  return percentile(s, 50)
+}
+
+/** The run whose `key` is the median among runs (so all its numbers come from one run). */
+export function medianRun(runs, key) {
+  const sorted = [...runs].sort((a, b) => a[key] - b[key])
+  return sorted[Math.floor((sorted.length - 1) / 2)]
+}
+
+export const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : String(n))
+
+export const verdict = (ok) => (ok ? 'PASS' : 'MISS')
