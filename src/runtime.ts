@@ -151,7 +151,16 @@ export class Runtime {
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.callback ? { callback: options.callback } : {}),
     })
-    this.autoscaler = new Autoscaler({ router: this.router, intervalMs: options.autoscaleIntervalMs ?? 1000, log: this.log })
+    this.autoscaler = new Autoscaler({
+      router: this.router,
+      intervalMs: options.autoscaleIntervalMs ?? 1000,
+      log: this.log,
+      // Async messages waiting for a slot are demand the replicas cannot show yet.
+      queueDemand: (name) => {
+        const s = this.queue.stats(name)
+        return s.pending - s.delayed
+      },
+    })
   }
 
   private createQueue(): QueueBackend {

@@ -10,6 +10,11 @@ export interface AutoscalerOptions {
   /** The window the rps type averages started calls over. @default 5000 */
   rpsWindowMs?: number
   /**
+   * A call that finds its function without a free slot brings the next tick forward, but
+   * ticks stay at least this far apart. @default 250 (or the interval, when shorter)
+   */
+  minGapMs?: number
+  /**
    * Async messages for a function that wait for a free slot (not yet dispatched). They count
    * as load (`capacity`, `queue`) and wake a function at zero replicas.
    */
@@ -58,8 +63,12 @@ export class Autoscaler {
   private readonly intervalMs: number
   private readonly rpsWindowMs: number
   private readonly log: (line: string) => void
+  private readonly minGapMs: number
   private timer: NodeJS.Timeout | undefined
+  private dueAt = Infinity
+  private lastTickAt = -Infinity
   private running: Promise<void> | undefined
+  private soonAfterRun = false
   private closed = false
   private closing: Promise<void> | undefined
   /** Replaceable after construction: the queue-worker may be built after the autoscaler. */
@@ -68,6 +77,7 @@ export class Autoscaler {
   constructor(private readonly options: AutoscalerOptions) {
     this.intervalMs = options.intervalMs ?? 1000
     this.rpsWindowMs = options.rpsWindowMs ?? 5000
+    this.minGapMs = Math.min(options.minGapMs ?? 250, this.intervalMs)
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
     this.queueDemand = options.queueDemand
     options.router.observe({
@@ -78,23 +88,45 @@ export class Autoscaler {
         const d = options.router.deployments.get(name)
         // A call that finds no ready replica waits for one: the cold start begins now.
         if (d && t.coldSince === undefined && d.stats().ready === 0) this.watchColdStart(d, t)
+        // This call takes the last free slot (observers run before it lands) or finds none:
+        // waiting up to a whole interval would leave the demand behind it unanswered.
+        else if (d && d.freeSlots() <= 1) this.soon()
       },
     })
   }
 
   start(): void {
     if (this.closed || this.timer || this.intervalMs <= 0) return
-    this.arm()
+    this.schedule(this.intervalMs)
   }
 
-  private arm(): void {
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.dueAt = performance.now() + delayMs
     this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.dueAt = Infinity
       this.running = this.tick().finally(() => {
         this.running = undefined
-        if (!this.closed) this.arm()
+        this.lastTickAt = performance.now()
+        if (this.closed) return
+        const soon = this.soonAfterRun
+        this.soonAfterRun = false
+        this.schedule(soon ? this.minGapMs : this.intervalMs)
       })
-    }, this.intervalMs)
+    }, delayMs)
     this.timer.unref()
+  }
+
+  /** Brings the next tick forward, keeping ticks `minGapMs` apart. */
+  private soon(): void {
+    if (this.closed || (this.dueAt === Infinity && !this.running)) return // not started
+    if (this.running) {
+      this.soonAfterRun = true
+      return
+    }
+    const at = Math.max(performance.now(), this.lastTickAt + this.minGapMs)
+    if (at < this.dueAt) this.schedule(at - performance.now())
   }
 
   /** One pass over every function (exported for tests and benchmarks that step the loop). */

@@ -26,13 +26,14 @@ async function callUntilServed(url: string): Promise<{ status: number; tries: nu
   }
 }
 
-/** `clients` callers in a closed loop until `ms` has passed; every status is kept. */
-async function steadyLoad(url: string, clients: number, ms: number): Promise<number[]> {
+/** `clients` callers in a closed loop for `ms` (or until `done()`); every status is kept. */
+async function steadyLoad(url: string, clients: number, until: number | (() => boolean)): Promise<number[]> {
   const statuses: number[] = []
-  const until = Date.now() + ms
+  const deadline = typeof until === 'number' ? Date.now() + until : Infinity
+  const done = typeof until === 'number' ? () => Date.now() >= deadline : until
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (Date.now() < until) {
+      while (!done()) {
         const res = await fetch(url)
         await res.arrayBuffer()
         statuses.push(res.status)
@@ -159,22 +160,25 @@ functions:
       com.openfaas.scale.type: capacity
       com.openfaas.scale.target: "4"
       com.openfaas.scale.max: "10"
-      com.openfaas.scale.down.window: 2s
+      com.openfaas.scale.down.window: 4s
 `, { autoscaleIntervalMs: 250, log: (l) => logs.push(l) })
-    const load = steadyLoad(`${rt.url}/function/pause?ms=200`, 6, 6000)
+    const seen = watchReplicas(rt, 'pause')
+    let scaledDownAt = Infinity
+    const t0 = performance.now()
+    const load = steadyLoad(`${rt.url}/function/pause?ms=200`, 6, () => performance.now() > Math.min(scaledDownAt + 1500, t0 + 25_000))
     await sleep(300)
     const scaled = await fetch(`${rt.url}/system/scale-function/pause`, { method: 'POST', body: JSON.stringify({ serviceName: 'pause', replicas: 8 }), headers: { 'content-type': 'application/json' } })
     expect(scaled.status).toBe(202)
-    await waitFor(() => rt.stats().functions.pause?.ready === 8, 10_000, '8 replicas')
-    // 6 callers spread over 8 replicas: scaling to 2 must drain replicas with calls in flight.
-    const seen = watchReplicas(rt, 'pause')
+    // 6 callers spread over (at least) 6 ready replicas: scaling to 2 drains replicas with calls in flight.
+    await waitFor(() => logs.some((l) => l.startsWith('pause: 8 → ')), 20_000, 'the scale-down')
+    scaledDownAt = performance.now()
     const statuses = await load
     seen.stop()
-    expect(statuses.length).toBeGreaterThan(80)
+    expect(statuses.length).toBeGreaterThan(50)
     expect(statuses.filter((s) => s !== 200)).toEqual([])
     // ceil(6 / 3.6) = 2: after holding the manual 8 for the down window, the autoscaler moved back under the load.
-    expect(seen.max).toBe(8)
+    expect(seen.max).toBeGreaterThanOrEqual(6)
     expect(seen.min).toBeLessThanOrEqual(2)
-    expect(logs.some((l) => /^pause: 8 → [12] replicas \(capacity \d\.0 \/ target 4 × 0\.90, lower for 2s\)$/.test(l))).toBe(true)
+    expect(logs.some((l) => /^pause: 8 → [12] replicas \(capacity \d\.0 \/ target 4 × 0\.90, lower for 4s\)$/.test(l))).toBe(true)
   })
 })
