@@ -92,6 +92,28 @@ describe('OpenFaaS node template handlers', () => {
     expect(headers.status).toBe(201)
   })
 
+  it('parses nested query strings and urlencoded bodies as qs does (Express 4), and flat ones on node22 (Express 5)', async () => {
+    const query = 'filter[name]=ada&filter[age]=36&ids[]=1&ids[]=2&list[1]=b&list[0]=a&deep[a][b][c][d][e][f][g]=x&plain=1'
+    const node20 = await startRuntime(stack())
+    const echo = (await (await fetch(`${node20.url}/function/tpl?${query}`)).json()) as Echo
+    expect(echo.query).toEqual({
+      filter: { name: 'ada', age: '36' },
+      ids: ['1', '2'],
+      list: ['a', 'b'],
+      deep: { a: { b: { c: { d: { e: { '[f][g]': 'x' } } } } } },
+      plain: '1',
+    })
+    const form = (await (await fetch(`${node20.url}/function/tpl`, { method: 'POST', body: 'user[name]=ada&user[tags][]=x&user[tags][]=y', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).json()) as Echo
+    expect(form.body).toEqual({ user: { name: 'ada', tags: ['x', 'y'] } })
+    const polluted = (await (await fetch(`${node20.url}/function/tpl?__proto__[x]=1&a[__proto__][y]=2`)).json()) as Echo
+    expect(polluted.query).toEqual({ a: {} })
+    await node20.close()
+
+    const node22 = await startRuntime(stack('node22'))
+    const flat = (await (await fetch(`${node22.url}/function/tpl?filter[name]=ada&ids=1&ids=2`)).json()) as Echo
+    expect(flat.query).toEqual({ 'filter[name]': 'ada', ids: ['1', '2'] })
+  })
+
   it('follows context: status(), headers() replacing the map, succeed() and fail()', async () => {
     const rt = await startRuntime(stack())
     const fn = async (query: string): Promise<Response> => fetch(`${rt.url}/function/ctx?${query}`)

@@ -36,6 +36,78 @@ function parseQuery(search: string): Record<string, string | string[]> {
   return out
 }
 
+type QsValue = string | QsValue[] | { [key: string]: QsValue }
+type QsContainer = QsValue[] | { [key: string]: QsValue }
+
+const QS_DEPTH = 5
+const QS_ARRAY_LIMIT = 20
+
+/**
+ * The `qs` parser's common cases, as Express 4's `req.query` and body-parser's extended
+ * urlencoded use it: `a[b]=1` → `{a: {b: '1'}}`, `a[]=1&a[]=2` and `a[0]=1` → arrays,
+ * repeated keys → arrays, at most 5 levels deep (the rest stays one literal key).
+ */
+export function parseQs(search: string): Record<string, QsValue> {
+  const root: { [key: string]: QsValue } = {}
+  for (const [key, value] of new URLSearchParams(search)) {
+    const open = key.indexOf('[')
+    const parent = open > 0 ? key.slice(0, open) : key
+    const segments = [parent]
+    if (open > 0) {
+      const bracket = /\[([^[\]]*)\]/y
+      bracket.lastIndex = open
+      let match: RegExpExecArray | null
+      while (segments.length <= QS_DEPTH && (match = bracket.exec(key))) segments.push(match[1] as string)
+      if (bracket.lastIndex < key.length && bracket.lastIndex > open) segments.push(key.slice(bracket.lastIndex))
+      if (segments.length === 1) segments[0] = key
+    }
+    if (key !== '') put(root, segments, value)
+  }
+  return compact(root) as Record<string, QsValue>
+}
+
+const isIndex = (seg: string): boolean => /^\d+$/.test(seg) && Number(seg) <= QS_ARRAY_LIMIT
+
+/** Puts one value at a path of segments; returns the container, replaced by an object when an array gets a name. */
+function put(container: QsContainer, segments: string[], value: string): QsContainer {
+  const [seg, ...rest] = segments as [string, ...string[]]
+  if (seg === '__proto__' || seg === 'constructor' || seg === 'prototype') return container
+  const target = Array.isArray(container) && seg !== '' && !isIndex(seg) ? toObject(container) : container
+  const items = target as Record<string, QsValue>
+  const at = Array.isArray(target) && seg === '' ? String(target.length) : seg
+  if (rest.length === 0) {
+    const prev = items[at]
+    items[at] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+    return target
+  }
+  const next = rest[0] as string
+  let child = items[at]
+  if (child === undefined || typeof child === 'string') {
+    const fresh: QsContainer = next === '' || isIndex(next) ? [] : {}
+    if (typeof child === 'string') Object.assign(fresh, { [Array.isArray(fresh) ? 0 : '0']: child })
+    child = fresh
+  }
+  items[at] = put(child, rest, value)
+  return target
+}
+
+function toObject(list: QsValue[]): { [key: string]: QsValue } {
+  const out: { [key: string]: QsValue } = {}
+  list.forEach((v, i) => {
+    if (v !== undefined) out[String(i)] = v
+  })
+  return out
+}
+
+/** Removes holes from arrays filled by index (`a[1]=x&a[5]=y` → `['x', 'y']`), as qs does. */
+function compact(value: QsValue): QsValue {
+  if (typeof value === 'string') return value
+  if (Array.isArray(value)) return value.filter((v) => v !== undefined).map(compact)
+  const out: { [key: string]: QsValue } = {}
+  for (const [k, v] of Object.entries(value)) out[k] = compact(v)
+  return out
+}
+
 function parseBody(input: CallInput): unknown {
   const { message } = input
   const headers = message.headers
@@ -77,7 +149,7 @@ function parseBody(input: CallInput): unknown {
   }
   if (type === 'application/x-www-form-urlencoded') {
     check(parseByteLimit(undefined))
-    return parseQuery(buffer().toString('utf8'))
+    return parseQs(buffer().toString('utf8'))
   }
   return legacyEmpty
 }
@@ -167,7 +239,7 @@ export async function callNodeTemplateHandler(handler: (...args: unknown[]) => u
     throw err
   }
   const url = new URL(message.path, 'http://localhost')
-  const event = { body, headers, method: message.method, query: parseQuery(url.search), path: url.pathname }
+  const event = { body, headers, method: message.method, query: input.data.lang === 'node22' ? parseQuery(url.search) : parseQs(url.search), path: url.pathname }
 
   return new Promise<CallOutput>((resolve) => {
     let done = false
