@@ -99,6 +99,9 @@ const KNOWN_FUNCTION_KEYS = [
   'platforms', 'readonly_root_filesystem', 'namespace', 'skip_build',
 ]
 
+/** The of-watchdog settings read from a function's environment. */
+const WATCHDOG_KEYS = ['max_inflight', 'exec_timeout', 'read_timeout', 'write_timeout']
+
 /** faas-cli's discovery: `-f`, else `stack.yaml`, then `stack.yml` in the folder. */
 export function findStackFile(explicit: string | undefined, cwd = process.cwd()): string {
   if (explicit) return resolve(cwd, explicit)
@@ -272,6 +275,11 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     const ms = parseDuration(value)
     if (ms === undefined) src.fail(envPath(src, at, key), `${JSON.stringify(value)} is not a duration (e.g. 30s, 1m30s, 500ms or a number of seconds)`)
     return ms
+  }
+  for (const key of Object.keys(environment)) {
+    if (WATCHDOG_KEYS.includes(key)) continue
+    const near = closest(key, WATCHDOG_KEYS)
+    if (near) warnings.push(`${src.shown}:${src.line(envPath(src, at, key)) ?? '?'}: ${fieldName(at('environment', key))}: not a watchdog setting, did you mean "${near}"?`)
   }
   const maxInflightRaw = environment.max_inflight
   let maxInflight = 0

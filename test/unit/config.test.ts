@@ -131,6 +131,14 @@ describe('stack.yml loading', () => {
   it('warns about a misspelt field with the closest known name, naming file and line', () => {
     const { file, config } = load(['functions:', '  hello:', '    lang: node20', '    handler: ./fn', '    enviroment:', '      a: b', '    totally_custom: 1', ''].join('\n'))
     expect(config().warnings).toEqual([`${displayPath(file)}:5: functions.hello.enviroment: unknown field, did you mean "environment"?`])
+    const env = load(['functions:', '  hello:', '    lang: node20', '    handler: ./fn', '    environment:', '      exec_timout: 5s', '      max_inflights: 2', '      write_debug: true', ''].join('\n'))
+    const stack = env.config()
+    expect(stack.warnings).toEqual([
+      `${displayPath(env.file)}:6: functions.hello.environment.exec_timout: not a watchdog setting, did you mean "exec_timeout"?`,
+      `${displayPath(env.file)}:7: functions.hello.environment.max_inflights: not a watchdog setting, did you mean "max_inflight"?`,
+    ])
+    // The misspelt key is not applied.
+    expect(stack.functions[0]?.watchdog.execTimeoutMs).toBe(30_000)
   })
 })
 
