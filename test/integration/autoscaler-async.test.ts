@@ -67,6 +67,37 @@ functions:
     await waitFor(() => rt.stats().functions.pause?.desired === 1 && rt.stats().functions.pause?.ready === 1, 10_000, 'back to min')
   })
 
+  it('queue mode scales on pending async messages and back down', async () => {
+    const logs: string[] = []
+    const rt = await startRuntime(`
+functions:
+  pause:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 2
+    labels:
+      com.openfaas.scale.type: queue
+      com.openfaas.scale.target: "5"
+      com.openfaas.scale.max: "6"
+      com.openfaas.scale.down.window: 1s
+`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l) })
+    const cb = await receiver()
+    let maxReady = 0
+    const watch = setInterval(() => (maxReady = Math.max(maxReady, rt.stats().functions.pause?.ready ?? 0)), 20)
+    onTestFinished(() => clearInterval(watch))
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${rt.url}/async-function/pause?ms=300`, { method: 'POST', headers: { 'X-Callback-Url': cb.url } })
+      expect(res.status).toBe(202)
+    }
+    await waitFor(() => cb.statuses.size === 60, 20_000, '60 callbacks')
+    clearInterval(watch)
+    expect([...cb.statuses.values()].every((s) => s === '200')).toBe(true)
+    expect(maxReady).toBeGreaterThan(1)
+    expect(logs.some((l) => /^pause: \d → \d replicas \(queue \d+\.\d \/ target 5 × 0\.90\)$/.test(l))).toBe(true)
+    await waitFor(() => rt.stats().functions.pause?.desired === 1 && rt.stats().functions.pause?.ready === 1, 10_000, 'back to min')
+  })
+
   it('an async call wakes a function scaled to zero and is processed', async () => {
     const logs: string[] = []
     const rt = await startRuntime(`

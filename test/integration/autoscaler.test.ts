@@ -138,6 +138,10 @@ functions:
     await waitFor(() => rt.stats().functions.echo?.replicas === 0 && rt.stats().functions.echo?.ready === 0, 10_000, 'scale to zero')
     expect(performance.now() - idleSince).toBeGreaterThan(1500)
     expect(logs).toContain('echo: 1 → 0 replicas (no calls for 2s, scale to zero)')
+    const atZero = await (await fetch(`${rt.url}/metrics`)).text()
+    expect(atZero).toContain('gateway_service_count{function_name="echo.openfaas-fn"} 0')
+    expect(atZero).toContain('gateway_service_ready_count{function_name="echo.openfaas-fn"} 0')
+    expect(atZero).toContain('gateway_service_target_load{function_name="echo.openfaas-fn",scaling_type="rps"} 50')
 
     const res = await fetch(`${rt.url}/function/echo`, { method: 'POST', body: 'wake' })
     expect(res.status).toBe(200)
@@ -145,6 +149,9 @@ functions:
     expect(rt.stats().functions.echo?.ready).toBe(1)
     expect(logs.some((l) => /^echo: cold start \d+ ms$/.test(l))).toBe(true)
     expect(rt.autoscaler.snapshot().echo?.lastColdStartMs).toBeGreaterThan(0)
+    const awake = await (await fetch(`${rt.url}/metrics`)).text()
+    expect(awake).toContain('gateway_service_count{function_name="echo.openfaas-fn"} 1')
+    expect(awake).toContain('gateway_service_ready_count{function_name="echo.openfaas-fn"} 1')
   })
 
   it('after a manual scale-up, scales down under steady load without dropping a call', async () => {
