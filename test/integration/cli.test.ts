@@ -110,6 +110,8 @@ describe('faasdev up', () => {
         '  tpl:',
         '    lang: node20',
         '    handler: @/template',
+        '    lables:',
+        '      team: web',
         '',
       ].join('\n'),
     )
@@ -118,6 +120,7 @@ describe('faasdev up', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(url).not.toMatch(/:0$/)
     expect(cli.stderr()).toContain(`warning: skipping go-fn: lang "golang-middleware" cannot run in faasdev (supported: ${SUPPORTED_LANGS.join(', ')})\n`)
+    expect(cli.stderr()).toContain('warning: stack.yml:14: functions.tpl.lables: unknown field, did you mean "labels"?\n')
 
     const table = cli.stdout().split('\n')
     const row = (name: string): string => table.find((l) => l.startsWith(`${name} `)) ?? ''
