@@ -231,6 +231,12 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
   if (!existsSync(handlerDir) || !statSync(handlerDir).isDirectory()) src.fail(at('handler'), `folder ${JSON.stringify(handler)} does not exist (looked in ${handlerDir})`)
   const entry = findEntry(handlerDir)
   if (!entry) src.fail(at('handler'), `no entry file in ${handler}: expected one of ${ENTRY_CANDIDATES.join(', ')} or a package.json "main"`)
+  if (style === 'node-template') {
+    const esmOwner = commonJsInEsm(entry)
+    if (esmOwner) {
+      warnings.push(`${src.shown}:${src.line(at('handler')) ?? '?'}: ${fieldName(at('handler'))}: ${relative(handlerDir, entry)} uses module.exports, but ${displayPath(esmOwner)} sets "type": "module", so it would load as an ES module and export nothing; add a package.json without "type" to ${handler} (as faas-cli new does)`)
+    }
+  }
 
   const configFiles = [src.file]
   const environment = stringMap(src, at('environment'))
@@ -395,6 +401,33 @@ function stringMap(src: Source, path: Path): Record<string, string> {
     out[k] = v === null || v === undefined ? '' : String(v)
   }
   return out
+}
+
+/**
+ * The package.json that makes a CommonJS `.js` entry load as an ES module ("type": "module"
+ * in the nearest package.json), or undefined. Template handlers are CommonJS: the template
+ * gives them their own package.json, a handler folder copied without one inherits the project's.
+ */
+function commonJsInEsm(entry: string): string | undefined {
+  if (!entry.endsWith('.js')) return undefined
+  let source: string
+  try {
+    source = readFileSync(entry, 'utf8')
+  } catch {
+    return undefined
+  }
+  if (!/\bmodule\.exports\b|^\s*exports\.\w+\s*=/m.test(source) || /^\s*export\s/m.test(source)) return undefined
+  for (let dir = dirname(entry); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json')
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: unknown }).type === 'module' ? pkg : undefined
+      } catch {
+        return undefined
+      }
+    }
+    if (dirname(dir) === dir) return undefined
+  }
 }
 
 export function findEntry(dir: string): string | undefined {

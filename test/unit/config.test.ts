@@ -123,6 +123,19 @@ describe('stack.yml loading', () => {
     expect(SUPPORTED_LANGS).toEqual(['typescript', 'javascript', 'node18', 'node20', 'node22', 'node'])
   })
 
+  it('warns when a CommonJS template handler would load as an ES module because of a parent package.json', () => {
+    const cjs = "'use strict'\nmodule.exports = async () => 'ok'\n"
+    const { file, config } = load(['functions:', '  a:', '    lang: node20', '    handler: ./a', '  b:', '    lang: node20', '    handler: ./b', ''].join('\n'), {
+      'package.json': '{ "type": "module" }',
+      'a/handler.js': cjs,
+      'b/handler.js': cjs,
+      'b/package.json': '{ "name": "b", "main": "handler.js" }',
+    })
+    expect(config().warnings).toEqual([
+      `${displayPath(file)}:4: functions.a.handler: handler.js uses module.exports, but ${displayPath(join(file, '..', 'package.json'))} sets "type": "module", so it would load as an ES module and export nothing; add a package.json without "type" to ./a (as faas-cli new does)`,
+    ])
+  })
+
   it('fails when no function in the stack can run', () => {
     const { file, config } = load(['functions:', '  go-fn:', '    lang: golang-middleware', '    handler: ./go', '  df:', '    lang: dockerfile', '    handler: ./df', ''].join('\n'))
     expect(configError(config).message).toBe(`${displayPath(file)}:1: functions: no function can run: go-fn (golang-middleware), df (dockerfile); supported langs: ${SUPPORTED_LANGS.join(', ')}`)
