@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import type { UiSnapshot } from '../../src/gateway/ui-routes.js'
-import { startRuntime } from '../helpers.js'
+import { startRuntime, waitFor } from '../helpers.js'
 
 // Debian's chromium; CI installs it (.ci/run), a developer machine may not have it.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -58,7 +58,7 @@ describe('dashboard routes', () => {
   broken:
     lang: typescript
     handler: ./broken
-`, {}, { 'broken/handler.ts': 'export default function (\n' })
+`, { autoscaleIntervalMs: 0 }, { 'broken/handler.ts': 'export default function (\n' })
     const root = await fetch(`${rt.url}/`, { redirect: 'manual' })
     expect(root.status).toBe(307)
     expect(root.headers.get('location')).toBe('/ui/')
@@ -84,6 +84,14 @@ describe('dashboard routes', () => {
     expect(byName.legacy?.reason).toContain('python3')
     expect(byName.broken).toMatchObject({ status: 'build error', deployed: false })
     expect(byName.broken?.reason).toMatch(/handler\.ts/)
+
+    // Scaling shows until every desired replica is ready.
+    expect((await fetch(`${rt.url}/system/scale-function/echo`, { method: 'POST', body: JSON.stringify({ serviceName: 'echo', replicas: 2 }), headers: { 'content-type': 'application/json' } })).status).toBe(202)
+    const echo = async (): Promise<UiSnapshot['functions'][number] | undefined> =>
+      ((await (await fetch(`${rt.url}/system/ui-snapshot`)).json()) as UiSnapshot).functions.find((f) => f.name === 'echo')
+    expect(await echo()).toMatchObject({ status: 'scaling', desired: 2, ready: 1 })
+    await waitFor(async () => (await echo())?.status === 'ready', 15_000, 'echo ready at 2 replicas')
+    expect(await echo()).toMatchObject({ desired: 2, ready: 2 })
 
     // The stream sends the same snapshot as Server-Sent Events, and does not hold shutdown.
     const stream = await fetch(`${rt.url}/system/ui-stream`)
