@@ -78,6 +78,26 @@ describe('faasdev up', () => {
     }
   })
 
+  it('finds stack.yaml before stack.yml, takes -f FILE, and exits 2 when there is no stack file', async () => {
+    const both = project('functions:\n  broken: [\n', { 'stack.yaml': `functions:\n  echo:\n    lang: typescript\n    handler: ${HANDLERS}/echo\n` })
+    const preferred = faasdev(['up', '--port', '0', '--no-watch'], both)
+    expect((await fetch(`${await listening(preferred)}/function/echo`)).status).toBe(200)
+    preferred.child.kill('SIGTERM')
+    expect(await preferred.exited).toBe(0)
+
+    const explicit = faasdev(['up', '-f', 'stack.yml', '--port', '0', '--no-watch'], both)
+    expect(await explicit.exited).toBe(2)
+    expect(explicit.stderr()).toMatch(/^faasdev: stack\.yml:\d+: malformed YAML: /)
+
+    const empty = mkdtempSync(join(tmpdir(), 'faasdev-cli-empty-'))
+    const none = faasdev(['up', '--port', '0', '--no-watch'], empty)
+    expect(await none.exited).toBe(2)
+    expect(none.stderr()).toBe(`faasdev: stack.yml: no stack.yaml or stack.yml in ${empty}; pass -f FILE\n`)
+    const missing = faasdev(['up', '-f', 'other.yml', '--port', '0', '--no-watch'], empty)
+    expect(await missing.exited).toBe(2)
+    expect(missing.stderr()).toMatch(/^faasdev: other\.yml: cannot read stack file: ENOENT/)
+  })
+
   it('exits 2 when no function in the stack can run', async () => {
     const dir = project(['functions:', '  go-fn:', '    lang: golang-middleware', '    handler: ./go-fn', '  py-fn:', '    lang: python3-http', '    handler: ./py-fn', ''].join('\n'))
     const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
