@@ -53,7 +53,10 @@ export function decodeCall(msg: Msg, fn: string): QueuedCall {
     method: env.m,
     path: env.p,
     headers: env.h,
-    body: env.nb ? null : msg.data,
+    // A copy: the queue-worker may transfer the body to a worker thread, and msg.data is a
+    // view into the connection's read buffer, shared with other messages (a Node Buffer,
+    // whose slice() is a view too).
+    body: env.nb ? null : new Uint8Array(msg.data),
     submittedAt: env.t,
   }
   if (env.cb !== undefined) call.callbackUrl = env.cb

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs'
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { connect, credsAuthenticator, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { FaasError } from '../errors.js'
-import { decodeCall, deliveryCount, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
+import { CALL_HEADER, decodeCall, deliveryCount, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
 import { Puller } from './jetstream-puller.js'
 import { NatsServer } from './nats-server.js'
 import type { QueueBackend, QueuedCall, QueueMessage, QueueStats } from './types.js'
@@ -242,9 +242,22 @@ export class JetStreamQueue implements QueueBackend {
       s.starting ??= this.startPuller(fn, s).finally(() => (s.starting = undefined))
       return undefined
     }
-    const msg = s.puller.shift()
-    if (!msg) return undefined
-    return this.wrap(fn, s, msg)
+    for (;;) {
+      const msg = s.puller.shift()
+      if (!msg) return undefined
+      let call: QueuedCall
+      try {
+        call = decodeCall(msg, fn)
+      } catch (err) {
+        // Not a faasdev call (something else published on our subject): dropped for good.
+        // Anything else unreadable is left for a later delivery rather than lost.
+        const foreign = !msg.headers?.has(CALL_HEADER)
+        this.o.log(`jetstream: ${foreign ? 'dropping' : 'returning'} an unreadable message for ${fn}: ${(err as Error).message}`)
+        if (msg.reply) this.nc.publish(msg.reply, foreign ? '+TERM' : `-NAK ${JSON.stringify({ delay: 5e9 })}`)
+        continue
+      }
+      return this.wrap(fn, s, msg, call)
+    }
   }
 
   private async startPuller(fn: string, s: FunctionState): Promise<void> {
@@ -274,7 +287,7 @@ export class JetStreamQueue implements QueueBackend {
     }
   }
 
-  private wrap(fn: string, s: FunctionState, msg: Msg): QueueMessage {
+  private wrap(fn: string, s: FunctionState, msg: Msg, call: QueuedCall): QueueMessage {
     const nc = this.nc as NatsConnection
     s.inflight.add(msg)
     const reply = msg.reply as string
@@ -285,16 +298,6 @@ export class JetStreamQueue implements QueueBackend {
       s.inflight.delete(msg)
       s.epoch++
       return true
-    }
-    let call: QueuedCall
-    try {
-      call = decodeCall(msg, fn)
-    } catch (err) {
-      // Not ours (published by something else on our subject): drop it for good.
-      this.o.log(`jetstream: dropping an unreadable message for ${fn}: ${(err as Error).message}`)
-      nc.publish(reply, '+TERM')
-      settle()
-      call = { id: 'unreadable', function: fn, method: 'POST', path: '/', headers: {}, body: null, submittedAt: Date.now() }
     }
     return {
       call,
