@@ -193,6 +193,22 @@ describe('faasdev up', () => {
     expect(cli.stderr()).toContain('SIGTERM: draining')
   })
 
+  it('a second Ctrl-C forces the exit while a call is still draining', async () => {
+    const dir = project(['functions:', '  slow:', '    lang: typescript', '    handler: @/cli-slow', ''].join('\n'))
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    const url = await listening(cli)
+    const call = fetch(`${url}/function/slow?ms=20000`).then((r) => r.status, () => 'failed')
+    await waitFor(() => cli.stdout().includes('call started, sleeping 20000 ms'), 10_000, 'the call to reach the replica')
+    const started = Date.now()
+    cli.child.kill('SIGINT')
+    await waitFor(() => cli.stderr().includes('SIGINT: draining'), 5000, 'the first SIGINT')
+    cli.child.kill('SIGINT')
+    expect(await cli.exited).toBe(130)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(cli.stderr()).toContain('SIGINT again: forcing exit')
+    expect(await call).toBe('failed')
+  })
+
   it('runs npm install for a handler with a missing dependency and says so', { timeout: 120_000 }, async () => {
     const handler = join(mkdtempSync(join(tmpdir(), 'faasdev-cli-dep-')), 'greeter')
     cpSync(join(HANDLERS, 'dep-install'), handler, { recursive: true })
