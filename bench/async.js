@@ -1,0 +1,247 @@
+// Async benchmarks of faasdev (after `npm run build`):
+//   node bench/async.js [--runs 3] [--calls 20000]
+// 1. Throughput of a trivial function submitted with POST /async-function and received on a
+//    local callback server, against the sync path's throughput on the same function in the
+//    same server process and the same run (ratio).
+// 2. The seed scenario (30 calls of 1 s, max_inflight 5, one replica): makespan efficiency
+//    (ideal / measured), next to a simulation of OpenFaaS's retry-on-429 dispatch with the
+//    same limits and the same retry policy (dist/queue-worker/retry.js).
+// Load only ever targets 127.0.0.1.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { fmt, load, median, medianRun } from './lib.js'
+
+const DIST = process.env.BENCH_DIST ?? '../dist/index.js'
+const TARGETS = { asyncCallsPerS: 8000, seedEfficiency: 0.95 }
+const SEED = { calls: 30, seconds: 1, maxInflight: 5 }
+
+function writeStack() {
+  const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-async-'))
+  mkdirSync(join(dir, 'hello'))
+  mkdirSync(join(dir, 'sleep'))
+  writeFileSync(join(dir, 'hello', 'handler.js'), `export default function handle() {\n  return 'hello world\\n'\n}\n`)
+  writeFileSync(join(dir, 'sleep', 'handler.js'), `export default async function handle() {\n  await new Promise((r) => setTimeout(r, ${SEED.seconds * 1000}))\n  return 'slept'\n}\n`)
+  const file = join(dir, 'stack.yml')
+  writeFileSync(
+    file,
+    [
+      'functions:',
+      '  hello:',
+      '    lang: javascript',
+      '    handler: ./hello',
+      '    labels:',
+      '      com.openfaas.scale.min: "2"',
+      '      com.openfaas.scale.max: "2"',
+      '  sleep:',
+      '    lang: javascript',
+      '    handler: ./sleep',
+      '    environment:',
+      `      max_inflight: ${SEED.maxInflight}`,
+      '    labels:',
+      '      com.openfaas.scale.min: "1"',
+      '      com.openfaas.scale.max: "1"',
+      '',
+    ].join('\n'),
+  )
+  return file
+}
+
+/** The server half, in its own process so the load generator does not share its event loop. */
+async function serve() {
+  const { createRuntime } = await import(DIST)
+  const rt = await createRuntime({ stack: writeStack(), port: 0, host: '127.0.0.1', watch: false, autoscaleIntervalMs: 0, log: (l) => process.stderr.write(`${l}\n`) })
+  await rt.start()
+  const statuses = []
+  rt.router.observe({ finished: (name, status) => name === 'sleep' && statuses.push(status) })
+  process.on('message', (m) => {
+    if (m === 'seed-statuses') process.send?.({ statuses: statuses.splice(0) })
+  })
+  process.on('SIGTERM', () => void rt.close().then(() => process.exit(0)))
+  process.stdout.write(`URL ${rt.url}\n`)
+}
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [import.meta.filename, '--server'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    let out = ''
+    child.stdout.setEncoding('utf8')
+    const onData = (c) => {
+      out += c
+      const line = out.split('\n').find((l) => l.startsWith('URL '))
+      if (!line) return
+      child.stdout.off('data', onData)
+      child.stdout.resume()
+      resolve({
+        url: line.slice(4).trim(),
+        statuses: () => new Promise((done) => (child.once('message', (m) => done(m.statuses)), child.send('seed-statuses'))),
+        close: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))),
+      })
+    }
+    child.stdout.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`async bench server exited with code ${code}`)))
+  })
+}
+
+/** A local callback receiver: counts callbacks and notes when the last arrived. */
+async function receiver() {
+  const state = { count: 0, last: 0, bad: 0, waiters: [] }
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      state.count++
+      state.last = performance.now()
+      if (req.headers['x-function-status'] !== '200') state.bad++
+      res.end()
+      for (const w of state.waiters.filter((x) => state.count >= x.n)) {
+        state.waiters.splice(state.waiters.indexOf(w), 1)
+        w.resolve()
+      }
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${server.address().port}/cb`,
+    state,
+    reset() {
+      state.count = 0
+      state.bad = 0
+    },
+    until(n, timeoutMs) {
+      if (state.count >= n) return Promise.resolve()
+      return new Promise((resolve, reject) => {
+        const w = { n, resolve }
+        state.waiters.push(w)
+        setTimeout(() => reject(new Error(`only ${state.count} of ${n} callbacks within ${timeoutMs} ms`)), timeoutMs).unref()
+      })
+    },
+    close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))),
+  }
+}
+
+/** Submits `calls` async calls with autocannon and waits for every callback. */
+async function asyncThroughput(server, cb, calls) {
+  cb.reset()
+  const started = performance.now()
+  const result = await autocannon({
+    url: `${server.url}/async-function/hello`,
+    method: 'POST',
+    headers: { 'x-callback-url': cb.url },
+    connections: 50,
+    amount: calls,
+  })
+  const submitted = performance.now()
+  const accepted = result['2xx']
+  await cb.until(accepted, 120_000)
+  const seconds = (cb.state.last - started) / 1000
+  return { calls: accepted, refused: result.non2xx + result.errors, submitS: (submitted - started) / 1000, seconds, callsPerS: accepted / seconds, badCallbacks: cb.state.bad }
+}
+
+/** The seed scenario on the real runtime: first submit to last callback. */
+async function seedScenario(server, cb) {
+  cb.reset()
+  await server.statuses()
+  const started = performance.now()
+  const responses = await Promise.all(
+    Array.from({ length: SEED.calls }, () => fetch(`${server.url}/async-function/sleep`, { method: 'POST', headers: { 'x-callback-url': cb.url } })),
+  )
+  if (responses.some((r) => r.status !== 202)) throw new Error(`seed submit refused: ${responses.map((r) => r.status).join(',')}`)
+  await cb.until(SEED.calls, 60_000)
+  const measured = (cb.state.last - started) / 1000
+  const statuses = await server.statuses()
+  const ideal = (SEED.calls / SEED.maxInflight) * SEED.seconds
+  return { ideal, measured, efficiency: ideal / measured, invocations: statuses.length, got429: statuses.filter((s) => s === 429).length, badCallbacks: cb.state.bad }
+}
+
+/**
+ * OpenFaaS-style dispatch as a discrete-event simulation: every queued message is sent at once
+ * (the Pro queue-worker's max_inflight 50 ≥ 30), the function takes `maxInflight` and answers
+ * the rest 429 at once, and each 429 is retried after the same backoff faasdev uses
+ * (exponential from `initialWaitMs`, equal jitter). Returns the makespan and the 429 count.
+ */
+export function simulateRetryOn429({ calls, seconds, maxInflight }, settings, retryDelay, random = Math.random) {
+  const events = [] // [time, order, kind, msg]
+  let order = 0
+  const push = (t, kind, msg) => events.push([t, order++, kind, msg])
+  for (let i = 0; i < calls; i++) push(0, 'attempt', { retries: 0 })
+  let busy = 0
+  let rejected = 0
+  let done = 0
+  let now = 0
+  while (done < calls) {
+    // Completions first at equal times: a slot freed at t is free for an attempt at t.
+    events.sort((a, b) => a[0] - b[0] || (a[2] === b[2] ? a[1] - b[1] : a[2] === 'done' ? -1 : 1))
+    const [t, , kind, msg] = events.shift()
+    now = t
+    if (kind === 'done') {
+      busy--
+      done++
+    } else if (busy < maxInflight) {
+      busy++
+      push(t + seconds * 1000, 'done', msg)
+    } else {
+      rejected++
+      msg.retries++
+      push(t + retryDelay(msg.retries, settings, undefined, random()), 'attempt', msg)
+    }
+  }
+  return { makespanS: now / 1000, rejected }
+}
+
+export async function run({ runs = 3, calls = 20_000, log = console.log } = {}) {
+  const { retryDelay, RETRY_DEFAULTS } = await import(new URL('../dist/queue-worker/retry.js', import.meta.url).href)
+  const cb = await receiver()
+  const server = await startServer()
+  const throughput = []
+  const seed = []
+  try {
+    // Warm-up: replicas, JIT, keep-alive sockets in both directions.
+    await asyncThroughput(server, cb, 2000)
+    for (let i = 0; i < runs; i++) {
+      const a = await asyncThroughput(server, cb, calls)
+      const s = await load(`${server.url}/function/hello`, { connections: 50, durationS: 5, warmupS: 1 })
+      const r = { asyncCallsPerS: a.callsPerS, syncRps: s.rps, ratio: a.callsPerS / s.rps, asyncCalls: a.calls, asyncSeconds: a.seconds, submitSeconds: a.submitS, refused: a.refused, badCallbacks: a.badCallbacks, syncErrors: s.non2xx }
+      log(
+        `  run ${i + 1}: async ${fmt(r.asyncCallsPerS, 0)} calls/s submit→callback (${r.asyncCalls} calls in ${fmt(r.asyncSeconds)} s, submits done at ${fmt(r.submitSeconds)} s), ` +
+          `sync ${fmt(r.syncRps, 0)} req/s, ratio ${fmt(r.ratio)}${r.refused || r.badCallbacks ? `, ${r.refused} refused, ${r.badCallbacks} bad callbacks` : ''}`,
+      )
+      throughput.push(r)
+    }
+    for (let i = 0; i < runs; i++) {
+      const r = await seedScenario(server, cb)
+      log(`  seed run ${i + 1}: ${fmt(r.measured)} s for ${SEED.calls} × ${SEED.seconds} s at max_inflight ${SEED.maxInflight} (ideal ${r.ideal} s), efficiency ${fmt(r.efficiency)}, ${r.got429} × 429, ${r.invocations} invocations`)
+      seed.push(r)
+    }
+  } finally {
+    await server.close()
+    await cb.close()
+  }
+  const sims = {}
+  for (const [label, settings] of [
+    ['faasdev defaults (1 s initial, 30 s max)', RETRY_DEFAULTS],
+    ['OpenFaaS Pro chart (10 s initial, 120 s max)', { ...RETRY_DEFAULTS, initialWaitMs: 10_000, maxWaitMs: 120_000 }],
+  ]) {
+    const outcomes = Array.from({ length: 201 }, () => simulateRetryOn429(SEED, settings, retryDelay))
+    const makespan = median(outcomes.map((o) => o.makespanS))
+    const ideal = (SEED.calls / SEED.maxInflight) * SEED.seconds
+    sims[label] = { makespanS: makespan, efficiency: ideal / makespan, rejected: median(outcomes.map((o) => o.rejected)) }
+  }
+  const t = medianRun(throughput, 'asyncCallsPerS')
+  const sd = medianRun(seed, 'efficiency')
+  log(`async throughput (trivial function, 50 submit connections, ${calls} calls): ${fmt(t.asyncCallsPerS, 0)} calls/s vs sync ${fmt(t.syncRps, 0)} req/s, ratio ${fmt(t.ratio)} (target ≥ ${TARGETS.asyncCallsPerS} calls/s) ${t.asyncCallsPerS >= TARGETS.asyncCallsPerS ? 'PASS' : 'MISS'}`)
+  log(`seed scenario: efficiency ${fmt(sd.efficiency)} (${fmt(sd.measured)} s, ideal ${sd.ideal} s, ${sd.got429} × 429) (target ≥ ${TARGETS.seedEfficiency}) ${sd.efficiency >= TARGETS.seedEfficiency ? 'PASS' : 'MISS'}`)
+  for (const [label, s] of Object.entries(sims)) log(`  simulated OpenFaaS retry-on-429, ${label}: makespan ${fmt(s.makespanS)} s, efficiency ${fmt(s.efficiency)}, ${s.rejected} × 429 (median of 201)`)
+  return { throughput: { runs: throughput, median: t }, seed: { runs: seed, median: sd }, simulation: sims }
+}
+
+if (process.argv.includes('--server')) {
+  await serve()
+} else if (import.meta.filename === process.argv[1]) {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, calls: { type: 'string', default: '20000' }, server: { type: 'boolean' } } })
+  await run({ runs: Number(values.runs), calls: Number(values.calls) })
+}
