@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
 import { createRuntime } from '../dist/index.js'
 import { HELLO, median, percentile, writeHelloStack } from './lib.js'
 
@@ -60,12 +61,30 @@ try {
     }
     firstAnswer.sort((a, b) => a - b)
     toReady.sort((a, b) => a - b)
+    // What bounds it, measured in the same process: a worker thread that does nothing, and the
+    // first Request a fresh worker builds (undici loads lazily in each thread).
+    const emptyWorker = []
+    const firstRequest = []
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now()
+      const w = new Worker(
+        `const t = performance.now(); new Request('http://127.0.0.1/', { headers: { a: 'b' } }); require('node:worker_threads').parentPort.postMessage(performance.now() - t)`,
+        { eval: true },
+      )
+      const requestMs = await new Promise((resolve) => w.once('message', resolve))
+      // The thread's own start is its total minus the Request it built before answering.
+      emptyWorker.push(performance.now() - t0 - requestMs)
+      firstRequest.push(requestMs)
+      await w.terminate()
+    }
     result = {
       starts: n,
       firstAnswerMedian: median(firstAnswer),
       firstAnswerP95: percentile(firstAnswer, 95),
       readyMedian: median(toReady),
       readyP95: percentile(toReady, 95),
+      emptyWorkerMedian: median(emptyWorker),
+      firstRequestMedian: median(firstRequest),
     }
   } else if (mode === 'rss') {
     for (let i = 0; i < 20; i++) await call()

@@ -60,7 +60,7 @@ export async function coldStart({ runs, starts, log }) {
   const results = []
   for (let i = 0; i < runs; i++) {
     const r = await runChild('core-replicas.js', ['cold', String(starts)], ['--expose-gc'])
-    log(`  run ${i + 1}: first answer median ${fmt(r.firstAnswerMedian, 1)} ms, p95 ${fmt(r.firstAnswerP95, 1)} ms; worker ready median ${fmt(r.readyMedian, 1)} ms`)
+    log(`  run ${i + 1}: first answer median ${fmt(r.firstAnswerMedian, 1)} ms, p95 ${fmt(r.firstAnswerP95, 1)} ms; worker ready median ${fmt(r.readyMedian, 1)} ms; bare worker thread ${fmt(r.emptyWorkerMedian, 1)} ms + its first Request ${fmt(r.firstRequestMedian, 1)} ms`)
     results.push(r)
   }
   const m = medianRun(results, 'firstAnswerMedian')

@@ -66,4 +66,10 @@ export interface PongMessage {
   elu: number
 }
 
-export type FromWorker = ReadyMessage | ResultMessage | PongMessage
+/** Results finished in the same burst of microtasks, sent as one message. */
+export interface ResultBatchMessage {
+  t: 'results'
+  results: ResultMessage[]
+}
+
+export type FromWorker = ReadyMessage | ResultMessage | ResultBatchMessage | PongMessage

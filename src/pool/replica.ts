@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
-import type { FromWorker, InvokeMessage, ReplicaData, ToWorker } from './protocol.js'
+import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from './protocol.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
 export type ExitReason = 'oom' | 'crash' | 'timeout' | 'exit' | 'stopped' | 'start-failed'
@@ -100,13 +100,12 @@ export class Replica extends EventEmitter {
     let lastError: Error | undefined
     this.worker.on('message', (msg: FromWorker) => {
       switch (msg.t) {
-        case 'result': {
-          const p = this.pending.get(msg.id)
-          if (!p) return
-          this.settle(msg.id, p)
-          p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
+        case 'result':
+          this.result(msg)
           break
-        }
+        case 'results':
+          for (const r of msg.results) this.result(r)
+          break
         case 'pong':
           this.utilisation = msg.elu
           this.pings.get(msg.seq)?.()
@@ -177,6 +176,13 @@ export class Replica extends EventEmitter {
     if (this.state === 'stopped' || calls.length === 0) return
     const message: ToWorker = calls.length === 1 ? (calls[0] as InvokeMessage) : { t: 'batch', calls }
     this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
+  }
+
+  private result(msg: ResultMessage): void {
+    const p = this.pending.get(msg.id)
+    if (!p) return
+    this.settle(msg.id, p)
+    p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
   }
 
   private settle(id: number, p: Pending): void {

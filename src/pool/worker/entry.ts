@@ -60,6 +60,19 @@ export function serve(mod: Record<string, unknown>): void {
 
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
 
+  // Results that finish in the same burst of microtasks (the calls of one batch, typically) go
+  // back as one message: one wake-up of the main thread instead of one per call. A microtask,
+  // not a timer, so a result is never held back by a later macrotask (or a blocked loop).
+  let results: ResultMessage[] = []
+  let resultTransfer = new Set<ArrayBuffer>()
+  const flushResults = (): void => {
+    const batch = results
+    const transfer = resultTransfer
+    results = []
+    resultTransfer = new Set()
+    post(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
+  }
+
   const run = async (message: InvokeMessage): Promise<void> => {
     const abort = new CallAbort()
     calls.set(message.id, abort)
@@ -82,7 +95,8 @@ export function serve(mod: Record<string, unknown>): void {
     const body = out.body
     // Only hand over buffers this call owns outright; a view on a shared slab must be copied.
     const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer
-    post({ t: 'result', id: message.id, ...out }, own && body.byteLength > 0 ? [body.buffer as ArrayBuffer] : undefined)
+    if (own && body.byteLength > 0) resultTransfer.add(body.buffer as ArrayBuffer)
+    if (results.push({ t: 'result', id: message.id, ...out }) === 1) queueMicrotask(flushResults)
   }
 
   port.on('message', (msg: ToWorker) => {
