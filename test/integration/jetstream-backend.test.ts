@@ -26,6 +26,13 @@ async function takeWithin(q: JetStreamQueue, fn: string, ms = 5000): Promise<Que
   }
 }
 
+/** Waits until the function's pull loop holds `count` messages (they then share one read buffer). */
+async function waitForBuffered(q: JetStreamQueue, fn: string, count: number): Promise<void> {
+  expect(await q.take(fn)).toBeUndefined()
+  const deadline = Date.now() + 5000
+  while (q.stats(fn).pending < count || Date.now() < deadline - 4500) await sleep(20)
+}
+
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'faasdev-js-'))
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
@@ -113,6 +120,19 @@ describe.skipIf(SKIP_NATS)('JetStream backend', () => {
     for (let i = 0; i < 5; i++) await (await takeWithin(b, 'gb', 10_000)).ack()
     // Far below the 60 s ack wait: nothing waited for a lease to expire.
     expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it('hands out bodies that may be transferred to a worker thread without breaking the messages behind them', async () => {
+    const q = await open({ queueName: `transfer${++n}` })
+    for (let i = 0; i < 6; i++) await q.submit(sampleCall('tr', { body: new TextEncoder().encode(`body-${i}`) }))
+    await waitForBuffered(q, 'tr', 6)
+    for (let i = 0; i < 6; i++) {
+      const m = await takeWithin(q, 'tr')
+      expect(new TextDecoder().decode(m.call.body as Uint8Array)).toBe(`body-${i}`)
+      // What the replica does with a request body: move it to the worker thread.
+      structuredClone(m.call.body, { transfer: [(m.call.body as Uint8Array).buffer] })
+      await m.ack()
+    }
   })
 
   it('carries bodies up to --max-body, and refuses a server whose max_payload is smaller', async () => {
