@@ -11,7 +11,8 @@ import { uiRoutes } from './gateway/ui-routes.js'
 import { LogBuffer } from './logs/log-buffer.js'
 import { terminalPrinter } from './logs/terminal.js'
 import { Metrics } from './metrics/metrics.js'
-import { bundleFunction, installDependencies, missingDependencies } from './loader/bundle.js'
+import { installDependencies, missingDependencies } from './loader/bundle.js'
+import { Reloader } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
@@ -113,7 +114,10 @@ function sweepStaleBuilds(dataDir: string): void {
  * and closes them in reverse.
  */
 export class Runtime {
-  readonly config: StackConfig
+  /** The stack as last loaded without error (hot reload replaces it). */
+  config: StackConfig
+  /** Incremental builds, watching and hot reload; emits `'reload'` events. */
+  readonly reloader: Reloader
   readonly router = new Router()
   readonly metrics: Metrics
   readonly autoscaler: Autoscaler
@@ -138,6 +142,18 @@ export class Runtime {
     this.config = config
     this.dataDir = resolve(config.dir, options.dataDir ?? '.faasdev')
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    this.reloader = new Reloader({
+      config,
+      env: options.env ?? process.env,
+      router: this.router,
+      buildDir: () => this.buildDir as string,
+      dataDir: this.dataDir,
+      log: this.log,
+      deployNew: (spec) => this.deploy(spec),
+      onConfig: (next) => {
+        this.config = next
+      },
+    })
     this.logs = new LogBuffer(options.logLines)
     this.printOutput = options.onOutput ?? terminalPrinter()
     this.metrics = new Metrics({ deployments: () => this.router.deployments.values() })
@@ -225,6 +241,7 @@ export class Runtime {
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
     this.autoscaler.start()
+    if (this.options.watch !== false) await this.reloader.watch()
   }
 
   private async deploy(spec: FunctionSpec): Promise<void> {
@@ -245,7 +262,7 @@ export class Runtime {
         this.log(`${spec.name}: installing dependencies (npm install in ${spec.handlerDir}; missing ${missing.join(', ')})`)
         await installDependencies(spec.handlerDir)
       }
-      const bundle = await bundleFunction(spec, join(this.buildDir as string, spec.name))
+      const bundle = await this.reloader.build(spec)
       summary.buildMs = Math.round(bundle.durationMs)
       deployment = new Deployment({
         spec,
@@ -297,6 +314,11 @@ export class Runtime {
     }
   }
 
+  /** Re-reads the stack file and applies it as a save would (also with `watch: false`). */
+  reload(): Promise<void> {
+    return this.reloader.reloadStack()
+  }
+
   /** Graceful: stop intake, drain in-flight calls, stop replicas. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.doClose()
@@ -336,6 +358,8 @@ export class Runtime {
     const steps: [string, () => Promise<unknown>][] = [
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
+      // Before the replicas: a save during shutdown must not start new ones.
+      ['watcher', async () => this.reloader.close()],
       // Fastify answers 503 to new requests once closing, and waits for those in flight.
       // The queue keeps being worked (intake answers 503) while the gateway stops taking requests.
       ['gateway and queue', async () => Promise.all([this.closeGateway(), this.drainQueue(grace)])],

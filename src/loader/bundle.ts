@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
 import { extname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
-import { build, type BuildFailure, type Message } from 'esbuild'
+import { build, context, type BuildContext, type BuildFailure, type BuildOptions, type Message } from 'esbuild'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
 
@@ -21,44 +21,131 @@ export interface Bundle {
   durationMs: number
 }
 
-/** Bundles one function's handler with the replica entry into a single ES module. */
-export async function bundleFunction(spec: FunctionSpec, outDir: string): Promise<Bundle> {
-  const started = performance.now()
-  await mkdir(outDir, { recursive: true })
-  const file = join(outDir, `${spec.name}.mjs`)
+/** esbuild options shared by one-shot and incremental builds of one function. */
+function buildOptions(spec: FunctionSpec, outfile: string): BuildOptions & { metafile: true } {
   const contents = [
     `import * as handlerModule from ${JSON.stringify(spec.entry)}`,
     `import { serve } from ${JSON.stringify(WORKER_ENTRY)}`,
     'serve(handlerModule)',
   ].join('\n')
-  try {
-    const result = await build({
-      stdin: { contents, resolveDir: spec.handlerDir, sourcefile: `faasdev:${spec.name}`, loader: 'js' },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: file,
-      sourcemap: 'linked',
-      metafile: true,
-      logLevel: 'silent',
-      // CommonJS code in an ES module bundle: `require` resolves from the handler folder,
-      // `__dirname` and `__filename` name the handler's own files.
-      banner: {
-        js: `import { createRequire as __faasdevCreateRequire } from 'node:module'; globalThis.require ??= __faasdevCreateRequire(${JSON.stringify(pathToFileURL(spec.entry).href)});`,
-      },
-      define: { __dirname: JSON.stringify(spec.handlerDir), __filename: JSON.stringify(spec.entry) },
-    })
-    const inputs = Object.keys(result.metafile.inputs)
-      .filter((p) => !p.startsWith('faasdev:') && !p.includes('node_modules'))
-      .map((p) => resolve(p))
-      .filter((p) => p !== WORKER_ENTRY && !p.startsWith(resolve(WORKER_ENTRY, '..', '..')))
-    return { file, inputs, durationMs: performance.now() - started }
-  } catch (err) {
-    const failure = err as BuildFailure
-    if (!Array.isArray(failure.errors)) throw err
-    throw new FaasError('ERR_BUILD', formatBuildErrors(spec.name, failure.errors), { cause: err })
+  return {
+    stdin: { contents, resolveDir: spec.handlerDir, sourcefile: `faasdev:${spec.name}`, loader: 'js' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile,
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'silent',
+    // CommonJS code in an ES module bundle: `require` resolves from the handler folder,
+    // `__dirname` and `__filename` name the handler's own files.
+    banner: {
+      js: `import { createRequire as __faasdevCreateRequire } from 'node:module'; globalThis.require ??= __faasdevCreateRequire(${JSON.stringify(pathToFileURL(spec.entry).href)});`,
+    },
+    define: { __dirname: JSON.stringify(spec.handlerDir), __filename: JSON.stringify(spec.entry) },
   }
+}
+
+/** The handler's own source files among esbuild's inputs: not the replica entry, not node_modules. */
+function sourceInputs(inputs: Record<string, unknown>): string[] {
+  return Object.keys(inputs)
+    .filter((p) => !p.startsWith('faasdev:') && !p.includes('node_modules'))
+    .map((p) => resolve(p))
+    .filter((p) => p !== WORKER_ENTRY && !p.startsWith(resolve(WORKER_ENTRY, '..', '..')))
+}
+
+function buildError(spec: FunctionSpec, err: unknown): unknown {
+  const failure = err as BuildFailure
+  if (!Array.isArray(failure.errors)) return err
+  const files = failure.errors.flatMap((e) => (e.location ? [resolve(e.location.file)] : []))
+  return Object.assign(new FaasError('ERR_BUILD', formatBuildErrors(spec.name, failure.errors), { cause: err }), { files })
+}
+
+/** Bundles one function's handler with the replica entry into a single ES module. */
+export async function bundleFunction(spec: FunctionSpec, outDir: string): Promise<Bundle> {
+  const started = performance.now()
+  await mkdir(outDir, { recursive: true })
+  const file = join(outDir, `${spec.name}.mjs`)
+  try {
+    const result = await build(buildOptions(spec, file))
+    return { file, inputs: sourceInputs(result.metafile.inputs), durationMs: performance.now() - started }
+  } catch (err) {
+    throw buildError(spec, err)
+  }
+}
+
+/**
+ * Keeps one esbuild context per function so a rebuild after a save only re-reads what
+ * changed. Every build writes a new file (`NAME-GEN.mjs`): replicas of the previous
+ * version keep running their file while the new ones start, so a file may be deleted
+ * only once nothing runs it (`removeBundle`).
+ */
+export class FunctionBuilder {
+  /** Every source file the last successful build read, plus the files named by the last error. */
+  inputs: string[] = []
+  /** The last build's error (file:line:col and a code frame), cleared by a successful build. */
+  error: string | undefined
+  private ctx: Promise<BuildContext<BuildOptions & { metafile: true }>> | undefined
+  private generation = 0
+  private disposed = false
+
+  constructor(
+    readonly spec: FunctionSpec,
+    private readonly outDir: string,
+  ) {}
+
+  /** Builds the next generation; throws an ERR_BUILD FaasError (and keeps `inputs`) on failure. */
+  async build(): Promise<Bundle> {
+    if (this.disposed) throw new FaasError('ERR_CLOSED', `builder for ${this.spec.name} is closed`)
+    const started = performance.now()
+    const { name } = this.spec
+    if (!this.ctx) {
+      await mkdir(this.outDir, { recursive: true })
+      // Output is written by hand under a per-generation name, so esbuild writes nothing.
+      this.ctx = context({ ...buildOptions(this.spec, join(this.outDir, `${name}.mjs`)), write: false })
+    }
+    const ctx = await this.ctx
+    try {
+      const result = await ctx.rebuild()
+      const gen = ++this.generation
+      const file = join(this.outDir, `${name}-${gen}.mjs`)
+      let js: string | undefined
+      let map: string | undefined
+      for (const out of result.outputFiles ?? []) {
+        if (out.path.endsWith('.map')) map = out.text
+        else js = out.text
+      }
+      if (js === undefined) throw new FaasError('ERR_BUILD', `build of ${name} produced no output`)
+      js = js.replace(/\/\/# sourceMappingURL=[^\n]*\s*$/, `//# sourceMappingURL=${name}-${gen}.mjs.map\n`)
+      await Promise.all([writeFile(file, js), map === undefined ? undefined : writeFile(`${file}.map`, map)])
+      this.inputs = sourceInputs(result.metafile.inputs)
+      this.error = undefined
+      return { file, inputs: this.inputs, durationMs: performance.now() - started }
+    } catch (err) {
+      const coded = buildError(this.spec, err)
+      if (coded instanceof FaasError) {
+        this.error = coded.message
+        // Watch the file named by the error too (e.g. the import that does not resolve yet).
+        const files = (coded as FaasError & { files: string[] }).files
+        this.inputs = [...new Set([...this.inputs, ...files])]
+      }
+      throw coded
+    }
+  }
+
+  /** Frees esbuild's context (its cache and child-process state). Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    const ctx = await this.ctx?.catch(() => undefined)
+    await ctx?.dispose()
+  }
+}
+
+/** Deletes a bundle file (and its source map) that no replica runs any more. */
+export async function removeBundle(file: string): Promise<void> {
+  await Promise.all([rm(file, { force: true }), rm(`${file}.map`, { force: true })])
 }
 
 /** `file:line:col: message` and a code frame, as a person reads them. */

@@ -50,6 +50,12 @@ export class Deployment extends EventEmitter {
   private restartTimer: NodeJS.Timeout | undefined
   private closing: Promise<void> | undefined
   lastError: string | undefined
+  /** Why the latest edit of this function's code could not be built; the previous version keeps serving. */
+  buildError: string | undefined
+  /** Replicas of a version being deployed: no call reaches them until all of them are ready. */
+  private staging: Replica[] = []
+  private nextVersion: { spec: FunctionSpec; bundle: string } | undefined
+  private deploying: Promise<void> | undefined
 
   constructor(private readonly options: DeploymentOptions) {
     super()
@@ -104,6 +110,91 @@ export class Deployment extends EventEmitter {
     this.reconcile()
   }
 
+  /**
+   * Blue/green: starts as many replicas of the new version as run now (at least one if the
+   * function is not at zero), waits until all are ready, routes new calls to them, then
+   * drains the old ones (bounded by their `write_timeout`). Deploys are serialised and the
+   * latest wins: a version superseded while another starts is never started. Resolves when
+   * the latest version serves; rejects, with the previous version still serving, when it
+   * cannot start. Emits `'retired'` with a bundle file once no replica runs it any more.
+   */
+  deploy(spec: FunctionSpec, bundle: string): Promise<void> {
+    if (this.closing) return Promise.reject(new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' }))
+    const superseded = this.nextVersion?.bundle
+    this.nextVersion = { spec, bundle }
+    if (superseded !== undefined) this.retireIfUnused(superseded)
+    this.deploying ??= this.runDeploys()
+    return this.deploying
+  }
+
+  private async runDeploys(): Promise<void> {
+    try {
+      // No await between the loop's exit and clearing `deploying`: a deploy() arriving then starts a new loop.
+      for (let next = this.nextVersion; next && !this.closing; next = this.nextVersion) {
+        this.nextVersion = undefined
+        try {
+          await this.swap(next.spec, next.bundle)
+        } catch (err) {
+          if (!this.nextVersion) throw err
+        }
+      }
+    } finally {
+      this.deploying = undefined
+    }
+  }
+
+  private async swap(spec: FunctionSpec, bundle: string): Promise<void> {
+    const running = this.replicas.filter((r) => r.state === 'starting' || r.state === 'ready').length
+    const count = running > 0 ? running : this.desired > 0 ? 1 : 0
+    const fresh = Array.from({ length: count }, () => this.startReplica(spec, bundle, true))
+    if (fresh.length > 0) {
+      const timeoutMs = this.options.coldStartTimeoutMs ?? 60_000
+      let timer: NodeJS.Timeout | undefined
+      try {
+        await Promise.race([
+          Promise.all(fresh.map((r) => r.ready)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new FaasError('ERR_REPLICA_START_FAILED', `no replica of the new version of ${this.name} became ready within ${timeoutMs} ms`)), timeoutMs)
+          }),
+        ])
+      } catch (err) {
+        await Promise.all(fresh.map((r) => r.kill('stopped')))
+        throw err
+      } finally {
+        clearTimeout(timer)
+      }
+      if (this.closing) {
+        await Promise.all(fresh.map((r) => r.kill('stopped')))
+        return
+      }
+    }
+    const old = this.replicas
+    const oldSpec = this.spec
+    const oldBundle = this.bundle
+    this.staging = this.staging.filter((r) => !fresh.includes(r))
+    // Draining replicas stay listed (not accepting) so stats and idle() still count their calls.
+    this.replicas = [...fresh, ...old]
+    this.spec = spec
+    this.bundle = bundle
+    this.lastError = undefined
+    this.startFailures = 0
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    this.restartTimer = undefined
+    for (const r of old) void r.close(oldSpec.watchdog.writeTimeoutMs)
+    this.retireIfUnused(oldBundle)
+    if (fresh.length > 0) {
+      for (const w of this.waiters.splice(0)) w.resolve()
+      this.emit('slot', this)
+    }
+    this.reconcile()
+  }
+
+  private retireIfUnused(bundle: string): void {
+    const runs = (r: Replica): boolean => r.bundle === bundle && r.state !== 'stopped'
+    if (bundle === this.bundle || bundle === this.nextVersion?.bundle || this.replicas.some(runs) || this.staging.some(runs)) return
+    this.emit('retired', bundle)
+  }
+
   stats(): DeploymentStats {
     let ready = 0
     let inflight = 0
@@ -144,7 +235,7 @@ export class Deployment extends EventEmitter {
       if (this.restartTimer) clearTimeout(this.restartTimer)
       const err = new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' })
       for (const w of this.waiters.splice(0)) w.reject(err)
-      await Promise.all(this.replicas.map((r) => r.close(timeoutMs)))
+      await Promise.all([...this.replicas, ...this.staging].map((r) => r.close(timeoutMs)))
     })()
     return this.closing
   }
@@ -185,15 +276,17 @@ export class Deployment extends EventEmitter {
     }
   }
 
-  private startReplica(): void {
+  private startReplica(spec = this.spec, bundle = this.bundle, staged = false): Replica {
     const replica = new Replica({
       name: `${this.name}-${++this.counter}`,
-      bundle: this.bundle,
-      spec: this.spec,
+      bundle,
+      spec,
       ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
     })
-    this.replicas.push(replica)
+    if (staged) this.staging.push(replica)
+    else this.replicas.push(replica)
     replica.on('ready', () => {
+      if (this.staging.includes(replica)) return // swap() routes to it once the whole version is ready
       this.startFailures = 0
       this.lastError = undefined
       for (const w of this.waiters.splice(0)) w.resolve()
@@ -202,7 +295,10 @@ export class Deployment extends EventEmitter {
     replica.on('idle-slot', () => this.emit('slot', this))
     replica.on('exit', ({ reason, message }: { reason: ExitReason; message: string }) => {
       this.replicas = this.replicas.filter((r) => r !== replica)
-      if (reason === 'stopped') return
+      const wasStaged = this.staging.includes(replica)
+      if (wasStaged) this.staging = this.staging.filter((r) => r !== replica)
+      this.retireIfUnused(replica.bundle)
+      if (reason === 'stopped' || wasStaged) return // a staged version's failure is swap()'s to report
       this.lastError = message
       this.options.onReplicaExit?.(this.name, replica.name, reason, message)
       if (reason === 'start-failed') {
@@ -222,5 +318,6 @@ export class Deployment extends EventEmitter {
       }
       this.reconcile()
     })
+    return replica
   }
 }
