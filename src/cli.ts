@@ -9,6 +9,7 @@ const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node proce
 Usage:
   faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
+             [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
   faasdev --version | --help
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`
@@ -60,13 +61,24 @@ async function up(argv: string[]): Promise<void> {
         'autoscale-interval': { type: 'string' },
         queue: { type: 'string' },
         ...ASYNC_FLAGS,
+        'nats-url': { type: 'string' },
+        'nats-creds': { type: 'string' },
+        'queue-name': { type: 'string' },
+        'ack-wait': { type: 'string' },
       },
       strict: true,
     }))
   } catch (err) {
     fail(`${(err as Error).message}\n\n${USAGE}`)
   }
-  if (values.queue && values.queue !== 'memory') fail(`--queue ${values.queue}: only "memory" is available in this version`)
+  if (values.queue && values.queue !== 'memory' && values.queue !== 'jetstream') fail(`--queue ${values.queue}: must be "memory" or "jetstream"`)
+  const queue = values.queue === 'jetstream' ? ('jetstream' as const) : undefined
+  for (const flag of ['nats-url', 'nats-creds', 'queue-name', 'ack-wait'] as const) {
+    if (values[flag] !== undefined && !queue) fail(`--${flag} needs --queue jetstream`)
+  }
+  if (values['queue-name'] !== undefined && !/^[A-Za-z0-9_-]+$/.test(values['queue-name'])) fail(`--queue-name: ${JSON.stringify(values['queue-name'])} may only hold letters, digits, "-" and "_"`)
+  const ackWaitMs = values['ack-wait'] === undefined ? undefined : parseDuration(values['ack-wait'])
+  if (values['ack-wait'] !== undefined && !ackWaitMs) fail(`--ack-wait: ${JSON.stringify(values['ack-wait'])} is not a duration above 0 (e.g. 30s)`)
   let rt: Runtime
   try {
     const port = number(values.port, '--port')
@@ -90,6 +102,11 @@ async function up(argv: string[]): Promise<void> {
       ...(grace !== undefined ? { graceMs: grace * 1000 } : {}),
       ...(autoscaleMs !== undefined ? { autoscaleIntervalMs: autoscaleMs } : {}),
       watch: !values['no-watch'],
+      ...(queue ? { queue } : {}),
+      ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
+      ...(values['nats-creds'] ? { natsCreds: values['nats-creds'] } : {}),
+      ...(values['queue-name'] ? { queueName: values['queue-name'] } : {}),
+      ...(ackWaitMs !== undefined ? { ackWaitMs } : {}),
     })
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message)

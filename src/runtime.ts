@@ -19,6 +19,7 @@ import { RollingStats } from './stats/rolling.js'
 import { Autoscaler } from './autoscaler/autoscaler.js'
 import { asyncRoutes } from './gateway/async-routes.js'
 import { MemoryQueue } from './queue/memory.js'
+import { JetStreamQueue } from './queue/jetstream.js'
 import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
@@ -57,6 +58,14 @@ export interface RuntimeOptions {
   queueMaxMessages?: number
   /** Memory queue bound on their bytes (`--queue-max-bytes`). @default 256 MiB */
   queueMaxBytes?: number
+  /** With `queue: 'jetstream'`: the NATS server or cluster (`nats://[user:pass@]host:4222`, comma-separated); when absent a `nats-server` child is started with its store in `dataDir`. */
+  natsUrl?: string
+  /** With `queue: 'jetstream'`: a NATS `.creds` file for `natsUrl`. */
+  natsCreds?: string
+  /** With `queue: 'jetstream'`: stream `OF_<name>`, subjects `<name>.FUNCTION`. @default 'faas-request' */
+  queueName?: string
+  /** With `queue: 'jetstream'`: redelivery after this long without ack; running calls keep their lease. @default 30000 */
+  ackWaitMs?: number
   /** Async retry settings (`max_retry_attempts`, `initial_retry_wait`, `max_retry_wait`, `retry_http_codes`); annotations override them per function. @default 10 attempts, 1 s, 30 s, 408,429,500,502,503,504 */
   retry?: Partial<RetrySettings>
   /** How callbacks are retried when the receiver fails. @default 3 tries, 500 ms doubling, 10 s each */
@@ -180,6 +189,21 @@ export class Runtime {
   }
 
   private createQueue(): QueueBackend {
+    if (this.options.queue === 'jetstream') {
+      const o = this.options
+      return new JetStreamQueue({
+        dataDir: this.dataDir,
+        maxBody: o.maxBody ?? 10 * 1024 * 1024,
+        log: this.log,
+        ...(o.natsUrl ? { url: o.natsUrl } : {}),
+        ...(o.natsCreds ? { credsFile: o.natsCreds } : {}),
+        ...(o.queueName ? { queueName: o.queueName } : {}),
+        ...(o.ackWaitMs !== undefined ? { ackWaitMs: o.ackWaitMs } : {}),
+        ...(o.queueMaxMessages !== undefined ? { maxMessages: o.queueMaxMessages } : {}),
+        ...(o.queueMaxBytes !== undefined ? { maxBytes: o.queueMaxBytes } : {}),
+        ...(o.env ? { env: o.env } : {}),
+      })
+    }
     return new MemoryQueue({
       ...(this.options.queueMaxMessages !== undefined ? { maxMessages: this.options.queueMaxMessages } : {}),
       ...(this.options.queueMaxBytes !== undefined ? { maxBytes: this.options.queueMaxBytes } : {}),
