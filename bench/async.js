@@ -67,7 +67,7 @@ async function serve() {
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [import.meta.filename, '--server'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), import.meta.filename, '--server'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
     let out = ''
     child.stdout.setEncoding('utf8')
     const onData = (c) => {
