@@ -249,7 +249,15 @@ export class Runtime {
         pressurePlugin(this.options.pressure),
         this.metrics.plugin,
         systemLogs(this.router, this.logs),
-        uiRoutes({ router: this.router, stats: this.callStats, queue: () => this.queueWorker.stats() }),
+        uiRoutes({
+          router: this.router,
+          stats: this.callStats,
+          queue: () => this.queueWorker.stats(),
+          build: (name) => {
+            const error = this.router.deployments.get(name)?.buildError
+            return error ? { building: false, error } : undefined
+          },
+        }),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
       ],
     })

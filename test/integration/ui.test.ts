@@ -5,6 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import type { UiSnapshot } from '../../src/gateway/ui-routes.js'
 import { startRuntime, waitFor } from '../helpers.js'
+import { call, startWatched, versionSource } from './reload-helpers.js'
 
 // Debian's chromium; CI installs it (.ci/run), a developer machine may not have it.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -105,6 +106,31 @@ describe('dashboard routes', () => {
     await rt.close()
     expect(performance.now() - closed).toBeLessThan(5000)
   })
+})
+
+describe('dashboard status after a reload', () => {
+  it('shows a build error with file:line:col while the previous version serves, and ready once fixed', async () => {
+    const { rt, save } = await startWatched(
+      `
+functions:
+  hello:
+    lang: typescript
+    handler: ./hello
+`,
+      { 'hello/handler.ts': versionSource('v0') },
+    )
+    const hello = async (): Promise<UiSnapshot['functions'][number] | undefined> =>
+      ((await (await fetch(`${rt.url}/system/ui-snapshot`)).json()) as UiSnapshot).functions.find((f) => f.name === 'hello')
+    expect(await hello()).toMatchObject({ status: 'ready', deployed: true })
+    save('hello/handler.ts', versionSource('v1').replace('export default async function handle(', 'export default async function handle((('))
+    await waitFor(async () => (await hello())?.status === 'build error', 10_000, 'build error in the snapshot')
+    expect((await hello())?.reason).toMatch(/hello[/\\]handler\.ts:\d+:\d+: /)
+    expect((await hello())?.deployed).toBe(true)
+    expect((await call(`${rt.url}/function/hello`)).body).toBe('v0')
+    save('hello/handler.ts', versionSource('v2'))
+    await waitFor(async () => (await hello())?.status === 'ready', 10_000, 'ready again')
+    expect((await hello())?.reason).toBeUndefined()
+  }, 30_000)
 })
 
 describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => {
