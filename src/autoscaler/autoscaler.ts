@@ -86,11 +86,15 @@ export class Autoscaler {
         const t = this.track(name)
         t.started++
         const d = options.router.deployments.get(name)
+        // On every call: freeSlots() is the cheap check, allocation-free.
+        if (!d || d.freeSlots() > 1) return
         // A call that finds no ready replica waits for one: the cold start begins now.
-        if (d && t.coldSince === undefined && d.stats().ready === 0) this.watchColdStart(d, t)
+        if (d.stats().ready === 0) {
+          if (t.coldSince === undefined) this.watchColdStart(d, t)
+        }
         // This call takes the last free slot (observers run before it lands) or finds none:
         // waiting up to a whole interval would leave the demand behind it unanswered.
-        else if (d && d.freeSlots() <= 1) this.soon()
+        else this.soon()
       },
     })
   }
