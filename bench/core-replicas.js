@@ -6,8 +6,9 @@ import { rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'node:worker_threads'
-import { createRuntime } from '../dist/index.js'
 import { HELLO, median, percentile, writeHelloStack } from './lib.js'
+
+const { createRuntime } = await import(process.env.BENCH_DIST ?? '../dist/index.js')
 
 const [mode = 'cold', nArg] = process.argv.slice(2)
 const n = Number(nArg ?? (mode === 'cold' ? 20 : 10))

@@ -1,29 +1,37 @@
 // The core benchmarks of faasdev (sync path through the gateway vs bare Fastify, replica
 // cold start, RSS per idle replica). Each is repeated `runs` times; the median run is reported.
-import { fmt, load, median, medianRun, runChild, startServer, verdict } from './lib.js'
+import { compare, fmt, median, medianRun, runChild, startServer, verdict } from './lib.js'
 
 const TARGETS = { ratio: 0.6, addedP50Ms: 0.15, addedP99Ms: 1, coldMedianMs: 50, rssMb: 12 }
 
-/** Loads bare Fastify and the gateway one after the other in the same run, returning both. */
+/** Bare Fastify and the gateway, both listening, loaded in turn (A B B A) in the same run. */
 async function pair({ connections, durationS, replicas }) {
-  const out = {}
-  for (const mode of ['bare', 'gateway']) {
-    const server = await startServer(mode, [String(replicas)])
-    try {
-      out[mode] = await load(server.url, { connections, durationS, server })
-    } finally {
-      await server.close()
-    }
+  const bare = await startServer('bare')
+  const gateway = await startServer('gateway', [String(replicas)])
+  try {
+    const { a, b } = await compare(bare, gateway, { connections, durationS })
+    return { bare: a, gateway: b }
+  } finally {
+    await Promise.all([bare.close(), gateway.close()])
   }
-  return out
 }
 
 export async function throughput({ runs, durationS, log }) {
   const results = []
   for (let i = 0; i < runs; i++) {
     const { bare, gateway } = await pair({ connections: 50, durationS, replicas: 2 })
-    const r = { bareRps: bare.rps, gatewayRps: gateway.rps, ratio: gateway.rps / bare.rps, errors: bare.non2xx + gateway.non2xx }
-    log(`  run ${i + 1}: bare ${fmt(r.bareRps, 0)} req/s, gateway ${fmt(r.gatewayRps, 0)} req/s, ratio ${fmt(r.ratio)}${r.errors ? `, ${r.errors} non-2xx/errors` : ''}`)
+    const r = {
+      bareRps: bare.rps,
+      gatewayRps: gateway.rps,
+      ratio: gateway.rps / bare.rps,
+      bareCpuUs: bare.cpuPerRequestUs,
+      gatewayCpuUs: gateway.cpuPerRequestUs,
+      errors: bare.non2xx + gateway.non2xx,
+    }
+    log(
+      `  run ${i + 1}: bare ${fmt(r.bareRps, 0)} req/s (${fmt(r.bareCpuUs, 0)} µs CPU/req), gateway ${fmt(r.gatewayRps, 0)} req/s (${fmt(r.gatewayCpuUs, 0)} µs CPU/req), ` +
+        `ratio ${fmt(r.ratio)}${r.errors ? `, ${r.errors} non-2xx/errors` : ''}`,
+    )
     results.push(r)
   }
   const m = medianRun(results, 'ratio')
@@ -80,6 +88,18 @@ export async function rss({ runs, replicas, log }) {
   return { runs: results, median: m }
 }
 
+export async function hop({ runs, log }) {
+  const results = []
+  for (let i = 0; i < runs; i++) {
+    const r = await runChild('core-hop.js')
+    log(`  run ${i + 1}: ${fmt(r.callsPerSecond, 0)} calls/s; CPU per call: main thread ${fmt(r.mainUsPerCall, 1)} µs, other threads ${fmt(r.otherUsPerCall, 1)} µs`)
+    results.push(r)
+  }
+  const m = medianRun(results, 'mainUsPerCall')
+  log(`hop without HTTP (router.invoke, 2 replicas, 50 in flight): ${fmt(m.callsPerSecond, 0)} calls/s, main thread ${fmt(m.mainUsPerCall, 1)} µs/call, other threads ${fmt(m.otherUsPerCall, 1)} µs/call`)
+  return { runs: results, median: m }
+}
+
 /** Runs the selected core benchmarks; `only` is a list of names or empty for all. */
 export async function runCore({ runs = 3, durationS = 5, only = [], log = console.log } = {}) {
   const want = (name) => only.length === 0 || only.includes(name)
@@ -88,6 +108,7 @@ export async function runCore({ runs = 3, durationS = 5, only = [], log = consol
   if (want('latency')) out.latency = await latency({ runs, durationS, log })
   if (want('cold')) out.cold = await coldStart({ runs, starts: 20, log })
   if (want('rss')) out.rss = await rss({ runs, replicas: 10, log })
+  if (want('hop')) out.hop = await hop({ runs, log })
   return out
 }
 

@@ -96,6 +96,11 @@ export function runChild(script, args = [], nodeArgs = []) {
 
 /** One bounded autocannon run against `url` (127.0.0.1 only), keeping each response time in ms. */
 export async function load(url, { connections, durationS, warmupS = 1, server }) {
+  return summarize([await slice(url, { connections, durationS, warmupS, server })])
+}
+
+/** One autocannon run, raw: request count, 200-answer times, errors and server CPU µs. */
+export async function slice(url, { connections, durationS, warmupS = 0, server }) {
   if (!new URL(url).hostname.startsWith('127.')) throw new Error(`benchmarks only load 127.0.0.1, not ${url}`)
   if (warmupS > 0) await autocannon({ url, connections, duration: warmupS })
   const times = []
@@ -106,18 +111,37 @@ export async function load(url, { connections, durationS, warmupS = 1, server })
   })
   const result = await instance
   const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
-  const non2xx = result.non2xx + result.errors + result.timeouts
-  times.sort((a, b) => a - b)
+  return { durationS, requests: result.requests.total, non2xx: result.non2xx + result.errors + result.timeouts, times, cpuUs }
+}
+
+/** Throughput, latency percentiles and server CPU per request over one or more slices. */
+export function summarize(slices) {
+  const times = slices.flatMap((s) => s.times).sort((a, b) => a - b)
+  const requests = slices.reduce((n, s) => n + s.requests, 0)
+  const seconds = slices.reduce((n, s) => n + s.durationS, 0)
+  const cpuUs = slices.reduce((n, s) => n + s.cpuUs, 0)
   return {
-    rps: result.requests.total / durationS,
-    requests: result.requests.total,
-    non2xx,
+    rps: requests / seconds,
+    requests,
+    non2xx: slices.reduce((n, s) => n + s.non2xx, 0),
     p50: percentile(times, 50),
     p99: percentile(times, 99),
-    /** Server CPU time (all threads) per request, in µs. */
-    cpuPerRequestUs: cpuUs / Math.max(1, result.requests.total),
-    mean: times.reduce((s, t) => s + t, 0) / Math.max(1, times.length),
+    mean: times.reduce((sum, t) => sum + t, 0) / Math.max(1, times.length),
+    /** Server CPU time (all its threads) per request, in µs. */
+    cpuPerRequestUs: cpuUs / Math.max(1, requests),
   }
+}
+
+/**
+ * Loads two servers in A B B A order, half the time per slice, so that a change in the
+ * machine's load during the run (other work on a shared machine) hits both alike.
+ */
+export async function compare(a, b, { connections, durationS, warmupS = 1 }) {
+  for (const s of [a, b]) await slice(s.url, { connections, durationS: warmupS })
+  const half = durationS / 2
+  const out = { a: [], b: [] }
+  for (const [key, server] of [['a', a], ['b', b], ['b', b], ['a', a]]) out[key].push(await slice(server.url, { connections, durationS: half, server }))
+  return { a: summarize(out.a), b: summarize(out.b) }
 }
 
 /** Nearest-rank percentile of an ascending array. */

@@ -1,5 +1,5 @@
 // Entry of `npm run bench` (after `npm run build`): runs every benchmark suite in turn.
-//   node bench/run.js [--runs N] [--duration S] [--only throughput,latency,cold,rss] [--json FILE]
+//   node bench/run.js [--runs N] [--duration S] [--only throughput,latency,cold,rss,hop] [--json FILE]
 // Load runs are bounded in time and only ever target 127.0.0.1.
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
