@@ -335,3 +335,75 @@ functions:
     expect(logs.some((l) => l.includes('not finished') && l.includes('left-4'))).toBe(true)
   })
 })
+
+describe('async invocations: scale from zero, busy sync traffic, failing callbacks', () => {
+  it('wakes a function scaled to 0 with one call, then runs the rest, without 429s or extra attempts', async () => {
+    const rt = await startRuntime(`
+functions:
+  slow:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 2
+    labels:
+      com.openfaas.scale.min: "1"
+      com.openfaas.scale.max: "1"
+`)
+    const statuses: number[] = []
+    rt.router.observe({ finished: (_n, status) => statuses.push(status) })
+    const scaled = await fetch(`${rt.url}/system/scale-function/slow`, { method: 'POST', body: JSON.stringify({ serviceName: 'slow', replicas: 0 }), headers: { 'content-type': 'application/json' } })
+    expect(scaled.status).toBe(202)
+    await waitFor(() => rt.stats().functions.slow?.replicas === 0, 10_000, 'scaled to zero')
+    const cb = await callbackServer()
+    for (let i = 0; i < 6; i++) expect((await submit(rt.url, 'slow?ms=100', { 'x-callback-url': cb.url })).status).toBe(202)
+    await rt.idle()
+    expect(cb.received).toHaveLength(6)
+    expect(cb.received.map((r) => `${r.headers['x-function-status']}/${r.headers['x-retry']}`)).toEqual(Array(6).fill('200/0'))
+    expect(statuses).toEqual(Array(6).fill(200))
+    expect(rt.stats().functions.slow?.ready).toBe(1)
+  })
+
+  it('keeps async calls at attempt 1 while sync callers fill the same slots', async () => {
+    const rt = await startRuntime(`
+functions:
+  slow:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 2
+`)
+    const cb = await callbackServer()
+    let syncing = true
+    const sync429: number[] = []
+    // Three sync callers for two slots: they meet 429s, the queued calls must not.
+    const hammer = Promise.all(
+      [1, 2, 3].map(async () => {
+        while (syncing) {
+          const res = await fetch(`${rt.url}/function/slow?ms=50`)
+          if (res.status === 429) sync429.push(429)
+          await res.arrayBuffer()
+        }
+      }),
+    )
+    for (let i = 0; i < 10; i++) await submit(rt.url, 'slow?ms=50', { 'x-callback-url': cb.url })
+    await waitFor(() => cb.received.length === 10, 15_000, '10 callbacks')
+    syncing = false
+    await hammer
+    expect(sync429.length).toBeGreaterThan(0)
+    expect(cb.received.every((r) => r.headers['x-function-status'] === '200' && r.headers['x-retry'] === '0')).toBe(true)
+  })
+
+  it('retries a failing callback a few times, then logs it and records the outcome', async () => {
+    const logs: string[] = []
+    const rt = await startRuntime(ECHO, { log: (l) => logs.push(l), callback: { initialWaitMs: 20 } })
+    const cb = await callbackServer(500)
+    await submit(rt.url, 'echo', { 'x-callback-url': cb.url, 'x-call-id': 'cb-fail' })
+    await rt.idle()
+    expect(cb.received).toHaveLength(3)
+    expect(logs.some((l) => l.includes('cb-fail') && l.includes('callback') && l.includes('status 500'))).toBe(true)
+    const status = (await (await fetch(`${rt.url}/system/async-function/cb-fail`)).json()) as Record<string, unknown>
+    expect(status).toMatchObject({ status: 'succeeded', callback: { status: 500, attempts: 3 } })
+    const queue = (await (await fetch(`${rt.url}/system/queue`)).json()) as { callbacksFailed: number }
+    expect(queue.callbacksFailed).toBe(1)
+  })
+})
