@@ -21,7 +21,8 @@ async function callUntilServed(url: string): Promise<{ status: number; tries: nu
   for (let tries = 1; ; tries++) {
     const res = await fetch(url)
     await res.arrayBuffer()
-    if (res.status !== 429) return { status: res.status, tries }
+    // 503 is the gateway's overload guard on a busy machine: also a "come back later".
+    if (res.status !== 429 && res.status !== 503) return { status: res.status, tries }
     await sleep(50 + Math.random() * 100)
   }
 }
@@ -42,6 +43,12 @@ async function steadyLoad(url: string, clients: number, until: number | (() => b
   )
   return statuses
 }
+
+/**
+ * The steady-load tests count every answer: the gateway's event-loop-delay guard (503 when
+ * the machine running the suite is saturated by other work) is a different component, off here.
+ */
+const STEADY = { maxEventLoopDelayMs: 0 }
 
 describe('autoscaler', () => {
   it('capacity mode (the seed scenario, sync): a wall of 429s becomes replicas, then back to min', async () => {
@@ -89,7 +96,7 @@ functions:
       com.openfaas.scale.target: "20"
       com.openfaas.scale.max: "4"
       com.openfaas.scale.down.window: 1s
-`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l) })
+`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l), pressure: STEADY })
     const seen = watchReplicas(rt, 'echo')
     const statuses = await steadyLoad(`${rt.url}/function/echo`, 4, 3000)
     seen.stop()
@@ -112,7 +119,7 @@ functions:
       com.openfaas.scale.target: "400"
       com.openfaas.scale.max: "3"
       com.openfaas.scale.down.window: 1s
-`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l) })
+`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l), pressure: STEADY })
     const seen = watchReplicas(rt, 'spin')
     const statuses = await steadyLoad(`${rt.url}/function/spin?ms=40`, 3, 3000)
     seen.stop()
@@ -168,7 +175,7 @@ functions:
       com.openfaas.scale.target: "4"
       com.openfaas.scale.max: "10"
       com.openfaas.scale.down.window: 4s
-`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l) })
+`, { autoscaleIntervalMs: 250, log: (l) => logs.push(l), pressure: STEADY })
     const seen = watchReplicas(rt, 'pause')
     let scaledDownAt = Infinity
     const t0 = performance.now()
