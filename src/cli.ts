@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util'
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClient } from './client/index.js'
 import { ConfigError } from './errors.js'
+import { authSettings } from './gateway/auth.js'
+import { PRESSURE_FLAGS, pressureSettings } from './gateway/pressure.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
 import { formatDuration, parseDuration } from './config/units.js'
 import { ASYNC_FLAGS, ASYNC_USAGE, asyncSettings } from './queue-worker/options.js'
@@ -10,6 +13,8 @@ Usage:
   faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
              [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
+             [--auth] [--max-event-loop-delay 1s] [--max-heap SIZE] [--max-rss SIZE]
+${CLIENT_USAGE}
   faasdev --version | --help
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`
@@ -60,6 +65,8 @@ async function up(argv: string[]): Promise<void> {
         grace: { type: 'string' },
         'autoscale-interval': { type: 'string' },
         queue: { type: 'string' },
+        auth: { type: 'boolean' },
+        ...PRESSURE_FLAGS,
         ...ASYNC_FLAGS,
         'nats-url': { type: 'string' },
         'nats-creds': { type: 'string' },
@@ -80,6 +87,7 @@ async function up(argv: string[]): Promise<void> {
   const ackWaitMs = values['ack-wait'] === undefined ? undefined : parseDuration(values['ack-wait'])
   if (values['ack-wait'] !== undefined && !ackWaitMs) fail(`--ack-wait: ${JSON.stringify(values['ack-wait'])} is not a duration above 0 (e.g. 30s)`)
   let rt: Runtime
+  let auth: { password: string; generated: boolean } | undefined
   try {
     const port = number(values.port, '--port')
     const maxBody = number(values['max-body'], '--max-body')
@@ -87,13 +95,18 @@ async function up(argv: string[]): Promise<void> {
     const autoscaleMs = values['autoscale-interval'] === undefined ? undefined : parseDuration(values['autoscale-interval'])
     if (values['autoscale-interval'] !== undefined && autoscaleMs === undefined) fail(`--autoscale-interval: ${JSON.stringify(values['autoscale-interval'])} is not a duration (e.g. 1s, 500ms; 0 turns autoscaling off)`)
     let async
+    let protection
     try {
       async = asyncSettings(values)
+      protection = pressureSettings(values)
     } catch (err) {
       fail((err as Error).message)
     }
+    auth = values.auth ? authSettings() : undefined
     rt = await createRuntime({
       ...async,
+      ...protection,
+      ...(auth ? { auth: { password: auth.password } } : {}),
       ...(values.file ? { stack: values.file } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(values.host ? { host: values.host } : {}),
@@ -142,6 +155,13 @@ async function up(argv: string[]): Promise<void> {
     fail((err as Error).message)
   }
   process.stdout.write(`\n${table(rt.summary)}\n\ngateway listening on ${rt.url}  (Ctrl-C to stop)\n`)
+  if (auth) {
+    process.stdout.write(
+      auth.generated
+        ? `basic auth on /system/* and /ui/: user admin, password ${auth.password}  (shown once; export FAASDEV_PASSWORD=${auth.password} for the client commands)\n`
+        : 'basic auth on /system/* and /ui/: user admin, password from FAASDEV_PASSWORD\n',
+    )
+  }
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
@@ -160,6 +180,10 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       process.stdout.write(`${USAGE}\n`)
       return
     default:
+      if ((CLIENT_COMMANDS as readonly string[]).includes(command)) {
+        process.exitCode = await runClient(command, rest)
+        return
+      }
       fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
   }
 }

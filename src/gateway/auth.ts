@@ -35,3 +35,9 @@ export function basicAuth(options: BasicAuthOptions) {
     })
   }
 }
+
+/** `--auth`: the password from `FAASDEV_PASSWORD`, or a new one the caller prints once. */
+export function authSettings(env: NodeJS.ProcessEnv = process.env): { password: string; generated: boolean } {
+  const fromEnv = env.FAASDEV_PASSWORD?.trim()
+  return fromEnv ? { password: fromEnv, generated: false } : { password: generatePassword(), generated: true }
+}

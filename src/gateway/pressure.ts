@@ -2,6 +2,7 @@ import { totalmem } from 'node:os'
 import { getHeapStatistics } from 'node:v8'
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
+import { parseDuration, parseMemory } from '../config/units.js'
 import { FaasError } from '../errors.js'
 
 export interface PressureOptions {
@@ -67,4 +68,30 @@ export function pressurePlugin(options: PressureOptions = {}) {
       })
     })
   }
+}
+
+/** `faasdev up` flags for the thresholds (parseArgs options). */
+export const PRESSURE_FLAGS = {
+  'max-event-loop-delay': { type: 'string' },
+  'max-heap': { type: 'string' },
+  'max-rss': { type: 'string' },
+} as const
+
+/** Reads the threshold flags (`1s`, `250ms`; `1.5Gi`, `800Mi`; `0` turns a check off); throws with the flag's name. */
+export function pressureSettings(values: { 'max-event-loop-delay'?: string | undefined; 'max-heap'?: string | undefined; 'max-rss'?: string | undefined }): { pressure?: PressureOptions } {
+  const pressure: PressureOptions = {}
+  const delay = values['max-event-loop-delay']
+  if (delay !== undefined) {
+    const ms = delay === '0' ? 0 : parseDuration(delay)
+    if (ms === undefined) throw new Error(`--max-event-loop-delay: ${JSON.stringify(delay)} is not a duration (e.g. 1s, 250ms; 0 turns the check off)`)
+    pressure.maxEventLoopDelayMs = ms
+  }
+  for (const [flag, key] of [['max-heap', 'maxHeapBytes'], ['max-rss', 'maxRssBytes']] as const) {
+    const raw = values[flag]
+    if (raw === undefined) continue
+    const bytes = raw === '0' ? 0 : parseMemory(raw)
+    if (bytes === undefined) throw new Error(`--${flag}: ${JSON.stringify(raw)} is not a memory quantity (e.g. 1.5Gi, 800Mi; 0 turns the check off)`)
+    pressure[key] = bytes
+  }
+  return Object.keys(pressure).length > 0 ? { pressure } : {}
 }
