@@ -165,7 +165,10 @@ export class Runtime {
     })
     this.logs = new LogBuffer(options.logLines)
     this.printOutput = options.onOutput ?? terminalPrinter()
-    this.metrics = new Metrics({ deployments: () => this.router.deployments.values() })
+    this.metrics = new Metrics({
+      deployments: () => this.router.deployments.values(),
+      queueStats: () => this.queueWorker.stats().map((q) => ({ queue: this.queueName, function: q.name, pending: q.pending + q.retrying, inflight: q.inflight })),
+    })
     this.router.observe(this.metrics.observer)
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
     this.queue = this.createQueue()
@@ -175,6 +178,11 @@ export class Runtime {
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.callback ? { callback: options.callback } : {}),
+      events: {
+        processed: () => this.metrics.queueProcessed(this.queueName),
+        retried: (fn) => this.metrics.retry(fn),
+        deadLettered: (fn) => this.metrics.deadLetter(fn),
+      },
     })
     this.autoscaler = new Autoscaler({
       router: this.router,
@@ -186,6 +194,11 @@ export class Runtime {
         return s.pending - s.delayed
       },
     })
+  }
+
+  /** The queue's name in metrics labels (OpenFaaS's default `faas-request`). */
+  get queueName(): string {
+    return this.options.queueName ?? 'faas-request'
   }
 
   private createQueue(): QueueBackend {

@@ -29,6 +29,14 @@ export interface QueueWorkerOptions {
   /** Dead letters kept (oldest dropped, and logged, beyond it). @default 10000 */
   maxDeadLetters?: number
   log?: (line: string) => void
+  /** Hooks for metrics: a call finished (any outcome), was retried, was dead-lettered. */
+  events?: QueueWorkerEvents
+}
+
+export interface QueueWorkerEvents {
+  processed?(fn: string, status: CallStatus): void
+  retried?(fn: string): void
+  deadLettered?(fn: string): void
 }
 
 export interface FunctionQueueStats {
@@ -74,6 +82,7 @@ export class QueueWorker {
   private readonly callbacks: CallbackSender
   private readonly unboundedInflight: number
   private readonly log: (line: string) => void
+  private readonly events: QueueWorkerEvents
   /** Per function: dispatches taken and not finished (including takes still resolving). */
   private readonly running = new Map<string, number>()
   /** Per call: deliveries that did not count as attempts (lost a slot race, deployment replaced). */
@@ -97,6 +106,7 @@ export class QueueWorker {
     this.callbacks = new CallbackSender({ ...CALLBACK_DEFAULTS, ...options.callback })
     this.unboundedInflight = options.unboundedInflight ?? 1000
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    this.events = options.events ?? {}
     this.calls = new CallStore(options.recentCalls ?? 10_000)
     this.deadLetters = new DeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
   }
@@ -290,6 +300,7 @@ export class QueueWorker {
     if (retryable && attempt < settings.maxAttempts && !this.stopped) {
       const delay = retryDelay(attempt, settings, parseRetryAfter(header(result, 'retry-after')))
       this.counters.retries++
+      this.events.retried?.(fn)
       this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: iso(Date.now() + delay) })
       await msg.retry(delay)
       return
@@ -302,12 +313,14 @@ export class QueueWorker {
     const status: CallStatus = retryable ? 'dead-lettered' : result.status < 400 ? 'succeeded' : 'failed'
     if (status === 'dead-lettered') {
       this.counters.deadLettered++
+      this.events.deadLettered?.(fn)
       this.deadLetters.add({ call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() })
       this.log(`queue-worker: ${call.id} (${fn}) dead-lettered after ${attempt} attempt(s), last status ${result.status}`)
     }
     await msg.ack()
     this.freeDeliveries.delete(call.id)
     this.counters.processed++
+    this.events.processed?.(fn, status)
     this.calls.update(call.id, { status, lastStatus: result.status, finishedAt: iso(), nextAttemptAt: undefined })
     if (call.callbackUrl) await this.callback(call, result, seconds, attempt, settings)
   }

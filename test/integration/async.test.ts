@@ -211,6 +211,10 @@ describe('async invocations: retries and dead letters', () => {
     expect(letters[0]).toMatchObject({ callId: 'dead-1', function: 'flaky', attempts: 3, lastStatus: 503, lastBody: 'failing attempt 3', path: '/?fail=4' })
     const queue = (await (await fetch(`${rt.url}/system/queue`)).json()) as { functions: { name: string; deadLettered: number }[] }
     expect(queue.functions.find((f) => f.name === 'flaky')?.deadLettered).toBe(1)
+    const metrics = await (await fetch(`${rt.url}/metrics`)).text()
+    expect(metrics).toMatch(/faasdev_dead_letters_total\{function_name="flaky.openfaas-fn"\} 1\b/)
+    expect(metrics).toMatch(/faasdev_retries_total\{function_name="flaky.openfaas-fn"\} 2\b/)
+    expect(metrics).toMatch(/queue_worker_messages_processed_total\{queue_name="faas-request"\} 1\b/)
 
     expect((await fetch(`${rt.url}/system/queue/dead-letters/nope/retry`, { method: 'POST' })).status).toBe(404)
     const replay = await fetch(`${rt.url}/system/queue/dead-letters/dead-1/retry`, { method: 'POST' })
