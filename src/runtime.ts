@@ -12,7 +12,7 @@ import { LogBuffer } from './logs/log-buffer.js'
 import { terminalPrinter } from './logs/terminal.js'
 import { Metrics } from './metrics/metrics.js'
 import { installDependencies, missingDependencies } from './loader/bundle.js'
-import { Reloader } from './loader/reloader.js'
+import { Reloader, type ReloadEvent } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
@@ -170,6 +170,11 @@ export class Runtime {
       queueStats: () => this.queueWorker.stats().map((q) => ({ queue: this.queueName, function: q.name, pending: q.pending + q.retrying, inflight: q.inflight })),
     })
     this.router.observe(this.metrics.observer)
+    // A failed rebuild and the time from a save to the new version serving, for /metrics.
+    this.reloader.on('reload', (e: ReloadEvent) => {
+      if (!e.ok) this.metrics.buildError(e.name)
+      else if (e.detectedAt !== undefined && e.servingAt !== undefined) this.metrics.reloadDuration(e.name, (e.servingAt - e.detectedAt) / 1000)
+    })
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({

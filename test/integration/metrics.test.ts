@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { startRuntime, waitFor } from '../helpers.js'
+import { startWatched, versionSource } from './reload-helpers.js'
 
 const hasBinary = (name: string): boolean => spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0
 const promtool = hasBinary('promtool')
@@ -118,6 +119,20 @@ describe('metrics', () => {
         'nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
       ].sort(),
     )
+  })
+
+  it('counts failed rebuilds and times each hot reload', async () => {
+    const { rt, save } = await startWatched('functions:\n  hello:\n    lang: typescript\n    handler: ./hello\n', { 'hello/handler.ts': versionSource('v0') })
+    const labels = { function_name: 'hello.openfaas-fn' }
+    save('hello/handler.ts', 'export default async function (: string {\n')
+    await waitFor(async () => sample(await scrape(rt.url), 'faasdev_build_errors_total', labels) === 1, 15_000, 'the build error counted')
+    expect((await fetch(`${rt.url}/function/hello`)).status).toBe(200) // the previous version keeps serving
+    save('hello/handler.ts', versionSource('v1'))
+    await waitFor(async () => (await (await fetch(`${rt.url}/function/hello`)).text()) === 'v1', 15_000, 'v1 served')
+    await waitFor(async () => sample(await scrape(rt.url), 'faasdev_reload_duration_seconds_count', labels) === 1, 5000, 'the reload timed')
+    const sum = sample(await scrape(rt.url), 'faasdev_reload_duration_seconds_sum', labels) ?? 0
+    expect(sum).toBeGreaterThan(0)
+    expect(sum).toBeLessThan(15)
   })
 
   it.skipIf(!prometheus && !inCI)('answers the seed query rate(gateway_function_invocation_total{code=~"4..|5.."}[30s]) > 0 in a real Prometheus', async () => {
