@@ -273,7 +273,7 @@ export class JetStreamQueue implements QueueBackend {
         onTrouble: (code, description) => {
           // 409 "Consumer Deleted" after inactivity: create it again (the next pull uses it).
           this.o.log(`jetstream: pull for ${fn} ended with ${code} ${description}`)
-          if (/deleted|not found/i.test(description)) void this.ensureConsumer(fn).catch(() => undefined)
+          if (code === 503 || /deleted|not found/i.test(description)) void this.ensureConsumer(fn).catch(() => undefined)
         },
       })
       s.puller.start()
