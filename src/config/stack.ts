@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { envsubst } from './envsubst.js'
-import { parseDuration, parseMemory } from './units.js'
+import { formatDuration, parseDuration, parseMemory } from './units.js'
 
 export const FETCH_LANGS = ['typescript', 'javascript'] as const
 export const NODE_TEMPLATE_LANGS = ['node18', 'node20', 'node22', 'node'] as const
@@ -298,6 +298,15 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     execTimeoutMs: duration('exec_timeout', DEFAULT_TIMEOUT_MS),
     readTimeoutMs: duration('read_timeout', DEFAULT_TIMEOUT_MS),
     writeTimeoutMs: duration('write_timeout', DEFAULT_TIMEOUT_MS),
+  }
+  // Settings that start fine and bite under load: said once, at start, where they are written.
+  if (memoryLimitBytes !== undefined && maxInflight === 0) {
+    warnings.push(`${src.shown}:${src.line(at('limits', 'memory')) ?? '?'}: ${fieldName(at('limits', 'memory'))}: a memory limit without environment.max_inflight: any number of concurrent calls share the replica's heap, so a burst can exceed it and restart the replica; set max_inflight`)
+  }
+  if (watchdog.execTimeoutMs > watchdog.writeTimeoutMs) {
+    warnings.push(
+      `${src.shown}:${src.line(envPath(src, at, 'exec_timeout')) ?? '?'}: ${fieldName(at('environment', 'exec_timeout'))}: exec_timeout (${formatDuration(watchdog.execTimeoutMs)}) is longer than write_timeout (${formatDuration(watchdog.writeTimeoutMs)}): OpenFaaS cuts the response at write_timeout, and faasdev stops waiting for a draining call there; raise write_timeout`,
+    )
   }
 
   const labels = stringMap(src, at('labels'))
