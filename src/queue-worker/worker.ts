@@ -267,8 +267,12 @@ export class QueueWorker {
   }
 
   private track(p: Promise<void>): void {
-    this.active.add(p)
-    void p.finally(() => this.active.delete(p))
+    // A backend failing to settle a message (JetStream connection lost) must not crash the
+    // process with an unhandled rejection; the message is redelivered by the backend.
+    const tracked: Promise<void> = p
+      .catch((err: unknown) => this.log(`queue-worker: ${(err as Error)?.message ?? String(err)}`))
+      .finally(() => this.active.delete(tracked))
+    this.active.add(tracked)
   }
 
   private async execute(fn: string, msg: QueueMessage): Promise<void> {
