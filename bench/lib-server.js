@@ -1,6 +1,8 @@
 // A benchmark server in its own process: `bare` is Fastify answering the trivial handler's
 // response in-process (the baseline); `gateway` is faasdev serving that handler from
 // worker-thread replicas. Prints `URL <base>` then the path to load on one line when listening.
+import { rmSync } from 'node:fs'
+import { dirname } from 'node:path'
 import Fastify from 'fastify'
 import { HELLO, writeHelloStack } from './lib.js'
 
@@ -20,15 +22,16 @@ if (mode === 'bare') {
   close = () => app.close()
   process.stdout.write(`URL http://127.0.0.1:${port}/function/hello\n`)
 } else if (mode === 'gateway') {
+  const stack = writeHelloStack({ min: replicas, max: replicas }, handler)
   const rt = await createRuntime({
-    stack: writeHelloStack({ min: replicas, max: replicas }, handler),
+    stack,
     port: 0,
     host: '127.0.0.1',
     watch: false,
     log: (line) => process.stderr.write(`${line}\n`),
   })
   await rt.start()
-  close = () => rt.close()
+  close = () => rt.close().then(() => rmSync(dirname(stack), { recursive: true, force: true }))
   process.stdout.write(`URL ${rt.url}/function/hello\n`)
 } else {
   process.stderr.write(`usage: lib-server.js bare|gateway [replicas] [string|response]\n`)

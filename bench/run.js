@@ -1,5 +1,6 @@
 // Entry of `npm run bench` (after `npm run build`): runs every benchmark suite in turn.
-//   node bench/run.js [--runs N] [--duration S] [--only throughput,latency,cold,rss,hop] [--json FILE]
+//   node bench/run.js [--suites core,async,jetstream] [--runs N] [--duration S] [--json FILE]
+//                     [--only throughput,latency,cold,rss,hop]   (which core benchmarks)
 // Load runs are bounded in time and only ever target 127.0.0.1.
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -11,6 +12,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     only: { type: 'string', default: '' },
+    suites: { type: 'string', default: '' },
     json: { type: 'string' },
   },
 })
@@ -20,14 +22,16 @@ const options = { runs: Number(values.runs), durationS: Number(values.duration),
 console.log(`faasdev benchmarks — Node ${process.version}, ${cpus().length} cores, ${options.runs} runs each (median run reported)`)
 
 /**
- * The suites, in order. Each takes the options above and returns its results; add further
- * suites (async queue, JetStream…) here as `name: (options) => import('./FILE.js').then((m) => m.run(options))`.
+ * The suites, in order. Each takes the options above and returns its results; a new suite is
+ * one more line here: `name: (o) => import('./FILE.js').then((m) => m.run(o))`.
  */
-const suites = {
+const allSuites = {
   core: (o) => runCore(o),
-  // async: (o) => import('./async.js').then((m) => m.run(o)),
-  // jetstream: (o) => import('./jetstream.js').then((m) => m.run(o)),
+  async: (o) => import('./async.js').then((m) => m.run({ runs: o.runs, log: o.log })),
+  jetstream: (o) => import('./jetstream.js').then((m) => m.run({ runs: o.runs, log: o.log })),
 }
+const wanted = values.suites ? values.suites.split(',').map((s) => s.trim()) : Object.keys(allSuites)
+const suites = Object.fromEntries(Object.entries(allSuites).filter(([name]) => wanted.includes(name)))
 
 const results = {}
 for (const [name, suite] of Object.entries(suites)) {
