@@ -19,6 +19,8 @@ export interface Bundle {
   /** Every source file the bundle was built from (for the watcher). */
   inputs: string[]
   durationMs: number
+  /** The build produced exactly the previous generation's code (a save without a change): `file` is that generation's. */
+  unchanged?: boolean
 }
 
 /** esbuild options shared by one-shot and incremental builds of one function. */
@@ -88,6 +90,7 @@ export class FunctionBuilder {
   error: string | undefined
   private ctx: Promise<BuildContext<BuildOptions & { metafile: true }>> | undefined
   private generation = 0
+  private last: { js: string; file: string } | undefined
   private disposed = false
 
   constructor(
@@ -108,8 +111,6 @@ export class FunctionBuilder {
     const ctx = await this.ctx
     try {
       const result = await ctx.rebuild()
-      const gen = ++this.generation
-      const file = join(this.outDir, `${name}-${gen}.mjs`)
       let js: string | undefined
       let map: string | undefined
       for (const out of result.outputFiles ?? []) {
@@ -117,10 +118,15 @@ export class FunctionBuilder {
         else js = out.text
       }
       if (js === undefined) throw new FaasError('ERR_BUILD', `build of ${name} produced no output`)
-      js = js.replace(/\/\/# sourceMappingURL=[^\n]*\s*$/, `//# sourceMappingURL=${name}-${gen}.mjs.map\n`)
-      await Promise.all([writeFile(file, js), map === undefined ? undefined : writeFile(`${file}.map`, map)])
       this.inputs = sourceInputs(result.metafile.inputs)
       this.error = undefined
+      if (this.last?.js === js && existsSync(this.last.file)) return { file: this.last.file, inputs: this.inputs, durationMs: performance.now() - started, unchanged: true }
+      const built = js
+      const gen = ++this.generation
+      const file = join(this.outDir, `${name}-${gen}.mjs`)
+      js = js.replace(/\/\/# sourceMappingURL=[^\n]*\s*$/, `//# sourceMappingURL=${name}-${gen}.mjs.map\n`)
+      await Promise.all([writeFile(file, js), map === undefined ? undefined : writeFile(`${file}.map`, map)])
+      this.last = { js: built, file }
       return { file, inputs: this.inputs, durationMs: performance.now() - started }
     } catch (err) {
       const coded = buildError(this.spec, err)

@@ -136,6 +136,11 @@ export class Reloader extends EventEmitter {
       return
     }
     deployment.buildError = undefined
+    // A save that changed nothing the bundle contains (or a duplicate event) costs no swap.
+    if (bundle.unchanged && bundle.file === deployment.bundle && runtimeKey(spec) === runtimeKey(deployment.spec)) {
+      if (previousError) this.options.log(`${spec.name} rebuilt in ${Math.round(bundle.durationMs)} ms (build error fixed, same code as the running version)`)
+      return
+    }
     const swapStarted = performance.now()
     // Not awaited: the deployment serialises its own swaps (latest wins), the next save need not wait for this one.
     deployment.deploy(spec, bundle.file).then(

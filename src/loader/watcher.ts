@@ -1,4 +1,4 @@
-import { sep } from 'node:path'
+import { basename, join, sep } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 
 export interface WatcherOptions {
@@ -54,14 +54,21 @@ export class Watcher {
 
   private create(paths: string[]): FSWatcher {
     const ignoreDirs = (this.options.ignoreDirs ?? []).map((d) => (d.endsWith(sep) ? d : `${d}${sep}`))
-    const fsw = watch(paths, {
-      ignoreInitial: true,
-      ignored: (path: string) => {
-        const p = `${path}${sep}`
-        return IGNORED_SEGMENTS.some((s) => p.includes(s)) || ignoreDirs.some((d) => p.startsWith(d))
-      },
-    })
+    const ignored = (path: string): boolean => {
+      const p = `${path}${sep}`
+      return IGNORED_SEGMENTS.some((s) => p.includes(s)) || ignoreDirs.some((d) => p.startsWith(d))
+    }
+    const fsw = watch(paths, { ignoreInitial: true, ignored })
     for (const event of ['add', 'change', 'unlink'] as const) fsw.on(event, (path: string) => this.queue(path))
+    // chokidar drops a 'change' whose mtime equals the one it saw last while the file was read
+    // since (its atime check); a save right after a rebuild read the file can look like that on
+    // a loaded machine. The raw event is the kernel's word: queue it too, the burst dedupes it.
+    fsw.on('raw', (_event, name, details) => {
+      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath
+      if (!watched || !name) return
+      const path = basename(watched) === name ? watched : join(watched, name)
+      if (!ignored(path)) this.queue(path)
+    })
     fsw.on('error', () => undefined) // a vanished folder is not a reason to stop watching the rest
     return fsw
   }

@@ -66,7 +66,9 @@ describe('hot reload of handler code', () => {
     // As many replicas of the new version as ran before, and the old generations' files deleted once they stopped.
     await waitFor(() => rt.stats().functions.hello?.replicas === 2 && rt.stats().functions.hello?.inflight === 0, 10_000, 'the old replicas to stop')
     await waitFor(() => bundleFiles(dir, 'hello').length === 2, 10_000, 'superseded bundles to be deleted')
-    expect(bundleFiles(dir, 'hello')).toEqual(['hello-11.mjs', 'hello-11.mjs.map'])
+    const [file, map] = bundleFiles(dir, 'hello')
+    expect(Number(/^hello-(\d+)\.mjs$/.exec(file ?? '')?.[1])).toBeGreaterThanOrEqual(11)
+    expect(map).toBe(`${file}.map`)
   }, 120_000)
 
   it('keeps the old version serving on a build error, shows buildError with file:line:col until fixed, prints it once, and recovers', async () => {
@@ -92,7 +94,7 @@ describe('hot reload of handler code', () => {
     await waitFor(async () => String((await status()).buildError).includes('suffix'), 10_000, 'the missing import error')
     expect((await call(`${rt.url}/function/hello`)).body).toBe('v0')
     save('hello/suffix.ts', "export const suffix = '-fixed'\n")
-    await waitFor(async () => (await call(`${rt.url}/function/hello`)).body === 'v2-fixed', 10_000, 'the fixed version').catch((e: unknown) => { console.log(logs.join('\n')); throw e })
+    await waitFor(async () => (await call(`${rt.url}/function/hello`)).body === 'v2-fixed', 10_000, 'the fixed version')
     expect((await status()).buildError).toBeUndefined()
     expect(logs.some((l) => /^hello rebuilt in \d+ ms \(build error fixed\)/.test(l))).toBe(true)
   }, 60_000)
