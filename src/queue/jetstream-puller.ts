@@ -11,8 +11,13 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 
-/** How long one pull request waits on the server before it expires and is re-issued. */
-const PULL_EXPIRES_MS = 30_000
+/**
+ * How long one pull request waits on the server before it expires and is re-issued. Short,
+ * because a request can go unanswered (a consumer deleted while the request waited, a
+ * reconnect): the next one then finds out within seconds, at the cost of one small request
+ * per function every few seconds.
+ */
+const PULL_EXPIRES_MS = 5_000
 
 export interface PullerOptions {
   nc: NatsConnection
@@ -64,7 +69,7 @@ export class Puller {
         this.open = false
         this.pull()
       }
-    }, PULL_EXPIRES_MS + 5_000)
+    }, PULL_EXPIRES_MS + 2_000)
   }
 
   private receive(msg: Msg): void {

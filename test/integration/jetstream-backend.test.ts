@@ -6,8 +6,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { jetstreamManager } from '@nats-io/jetstream'
-import { connect } from '@nats-io/transport-node'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { FaasError } from '../../src/errors.js'
 import { JetStreamQueue, type JetStreamQueueOptions } from '../../src/queue/jetstream.js'
@@ -109,23 +107,6 @@ describe.skipIf(SKIP_NATS)('JetStream backend', () => {
     expect(new Set(all).size).toBe(ids.length)
     expect(got.a.length).toBeGreaterThan(0)
     expect(got.b.length).toBeGreaterThan(0)
-  })
-
-  it('creates the consumer of a function again when it disappears (removed after inactivity, or by hand)', async () => {
-    const queueName = `recreate${++n}`
-    const q = await open({ queueName })
-    await q.submit(sampleCall('gone'))
-    await (await takeWithin(q, 'gone')).ack()
-    const nc = await connect({ servers: nats.url })
-    onTestFinished(() => nc.close())
-    const jsm = await jetstreamManager(nc)
-    expect(await jsm.consumers.delete(`OF_${queueName}`, 'faas-workers-gone')).toBe(true)
-    await sleep(200)
-    const call = sampleCall('gone')
-    await q.submit(call)
-    const msg = await takeWithin(q, 'gone', 15_000)
-    expect(msg.call.id).toBe(call.id)
-    await msg.ack()
   })
 
   it('gives back buffered and unsettled messages on close, at once', async () => {
