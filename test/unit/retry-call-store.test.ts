@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { CallStore, DeadLetters } from '../../src/queue-worker/calls.js'
+import { sampleCall } from '../contract/queue-contract.js'
+
+describe('call status store and dead letters (bounded)', () => {
+  it('forgets the oldest finished calls beyond its bound, never the unfinished ones', () => {
+    const store = new CallStore(3)
+    const calls = Array.from({ length: 6 }, (_, i) => sampleCall('f', { id: `c${i}` }))
+    for (const c of calls) store.queued(c)
+    store.update('c5', { status: 'running', attempts: 1 })
+    for (const id of ['c0', 'c1', 'c2', 'c3']) store.update(id, { status: 'succeeded', attempts: 1, lastStatus: 200 })
+    // c0 finished first and is over the bound of 3 finished records.
+    expect(store.get('c0')).toBeUndefined()
+    expect(store.get('c1')?.status).toBe('succeeded')
+    expect(store.unfinished().map((r) => r.callId).sort()).toEqual(['c4', 'c5'])
+    // Re-queued (a replay), a call counts as unfinished again and is not evicted.
+    store.queued(calls[1]!)
+    store.update('c4', { status: 'failed' })
+    store.update('c5', { status: 'dead-lettered' })
+    expect(store.get('c1')?.status).toBe('queued')
+    expect(store.get('c2')).toBeUndefined()
+    expect(store.get('c3')?.status).toBe('succeeded')
+  })
+
+  it('keeps dead letters up to a bound, reporting each one dropped', () => {
+    const dropped: string[] = []
+    const letters = new DeadLetters(2, (l) => dropped.push(l.call.id))
+    for (const id of ['a', 'b', 'c']) letters.add({ call: sampleCall(id === 'c' ? 'g' : 'f', { id }), attempts: 3, lastStatus: 503, lastHeaders: [], lastBody: new Uint8Array(), deadLetteredAt: Date.now() })
+    expect(dropped).toEqual(['a'])
+    expect(letters.list().map((l) => l.call.id)).toEqual(['b', 'c'])
+    expect(letters.count('f')).toBe(1)
+    expect(letters.list('g').map((l) => l.call.id)).toEqual(['c'])
+    expect(letters.take('b')?.call.id).toBe('b')
+    expect(letters.take('b')).toBeUndefined()
+  })
+})
