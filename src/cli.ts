@@ -3,6 +3,7 @@ import { CLIENT_COMMANDS, CLIENT_USAGE, runClient } from './client/index.js'
 import { ConfigError } from './errors.js'
 import { authSettings } from './gateway/auth.js'
 import { PRESSURE_FLAGS, pressureSettings } from './gateway/pressure.js'
+import { LOG_FORMATS, type LogFormat } from './logs/logger.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
 import { formatDuration, parseDuration } from './config/units.js'
 import { ASYNC_FLAGS, ASYNC_USAGE, asyncSettings } from './queue-worker/options.js'
@@ -13,7 +14,7 @@ Usage:
   faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
              [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
-             [--auth] [--max-event-loop-delay 1s] [--max-heap SIZE] [--max-rss SIZE]
+             [--auth] [--max-event-loop-delay 1s] [--max-heap SIZE] [--max-rss SIZE] [--log-format pretty|json|plain]
 ${CLIENT_USAGE}
   faasdev --version | --help
 
@@ -66,6 +67,7 @@ async function up(argv: string[]): Promise<void> {
         'autoscale-interval': { type: 'string' },
         queue: { type: 'string' },
         auth: { type: 'boolean' },
+        'log-format': { type: 'string' },
         ...PRESSURE_FLAGS,
         ...ASYNC_FLAGS,
         'nats-url': { type: 'string' },
@@ -103,9 +105,11 @@ async function up(argv: string[]): Promise<void> {
       fail((err as Error).message)
     }
     auth = values.auth ? authSettings() : undefined
+    if (values['log-format'] !== undefined && !(LOG_FORMATS as readonly string[]).includes(values['log-format'])) fail(`--log-format: must be one of ${LOG_FORMATS.join(', ')}`)
     rt = await createRuntime({
       ...async,
       ...protection,
+      ...(values['log-format'] ? { logFormat: values['log-format'] as LogFormat } : {}),
       ...(auth ? { auth: { password: auth.password } } : {}),
       ...(values.file ? { stack: values.file } : {}),
       ...(port !== undefined ? { port } : {}),

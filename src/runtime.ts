@@ -9,6 +9,8 @@ import { pressurePlugin, type PressureOptions } from './gateway/pressure.js'
 import { systemLogs } from './gateway/system-logs.js'
 import { uiRoutes } from './gateway/ui-routes.js'
 import { LogBuffer } from './logs/log-buffer.js'
+import { createLogger, defaultLogFormat, lineLogger, type LogFormat } from './logs/logger.js'
+import type { Logger } from 'pino'
 import { terminalPrinter } from './logs/terminal.js'
 import { Metrics } from './metrics/metrics.js'
 import { installDependencies, missingDependencies } from './loader/bundle.js'
@@ -48,6 +50,8 @@ export interface RuntimeOptions {
   log?: (line: string) => void
   /** Where handler output goes, one line at a time. @default stdout, prefixed with the replica name */
   onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
+  /** faasdev's own log lines when `log` is not given: pino JSON, pino-pretty, or plain lines. @default $FAASDEV_LOG_FORMAT, else pretty on a terminal, plain otherwise */
+  logFormat?: LogFormat
   /** Lines of handler output kept per function for `/system/logs`. @default 1000 */
   logLines?: number
   /** Gateway self-protection thresholds (503 + `Retry-After` above them). @default see PressureOptions */
@@ -146,11 +150,15 @@ export class Runtime {
   private accepting = false
   readonly summary: FunctionSummary[] = []
   private readonly log: (line: string) => void
+  /** The structured logger (also Fastify's) unless the log format is plain. */
+  readonly logger: Logger | undefined
 
   constructor(readonly options: RuntimeOptions, config: StackConfig) {
     this.config = config
     this.dataDir = resolve(config.dir, options.dataDir ?? '.faasdev')
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    const format = options.log ? 'plain' : (options.logFormat ?? defaultLogFormat())
+    if (format !== 'plain') this.logger = createLogger({ pretty: format === 'pretty' })
+    this.log = options.log ?? (this.logger ? lineLogger(this.logger) : (line) => process.stderr.write(`${line}\n`))
     this.reloader = new Reloader({
       config,
       env: options.env ?? process.env,
@@ -261,6 +269,7 @@ export class Runtime {
       maxBody: this.options.maxBody ?? 10 * 1024 * 1024,
       version: VERSION,
       isReady: () => this.accepting,
+      ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
       plugins: [
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),

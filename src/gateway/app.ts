@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { arch } from 'node:os'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { Deployment } from '../pool/deployment.js'
 import type { InvokeResult } from '../pool/replica.js'
@@ -13,6 +13,8 @@ export interface GatewayOptions {
   version: string
   /** False while starting or draining: `/readyz` answers 503. */
   isReady: () => boolean
+  /** faasdev's structured logger; Fastify's logging is off without it. Requests are not logged (the metrics count them). */
+  logger?: FastifyBaseLogger
   /** Completed calls of a function for `invocationCount` (from the metrics). @default calls started */
   invocationCount?: (name: string) => number
   /** Extra routes (async submit, queue status, metrics…) registered by other components. */
@@ -76,7 +78,7 @@ export function functionStatus(d: Deployment, invocationCount?: number): Record<
 export async function createGateway(options: GatewayOptions): Promise<FastifyInstance> {
   const { router } = options
   const app = Fastify({
-    logger: false,
+    ...(options.logger ? { loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit: options.maxBody,
     routerOptions: { maxParamLength: 500 },
     return503OnClosing: true,
@@ -92,7 +94,10 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       return reply.type('text/plain; charset=utf-8').send(err.message.endsWith('\n') ? err.message : `${err.message}\n`)
     }
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500
-    if (status >= 500) console.error(err)
+    if (status >= 500) {
+      if (options.logger) request.log.error({ err }, 'gateway error')
+      else console.error(err)
+    }
     const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than the limit of ${options.maxBody} bytes (--max-body)` : err.message
     return reply.code(status).header('X-OpenFaaS-Internal', 'gateway').type('text/plain; charset=utf-8').send(`${message}\n`)
   })

@@ -1,6 +1,8 @@
 import { get, type IncomingMessage } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { PassThrough } from 'node:stream'
 import { LogBuffer } from '../../src/logs/log-buffer.js'
+import { createLogger, lineLogger } from '../../src/logs/logger.js'
 import { terminalPrinter } from '../../src/logs/terminal.js'
 import { startRuntime, waitFor } from '../helpers.js'
 
@@ -125,5 +127,35 @@ describe('log buffer and terminal printer', () => {
     expect(coloured[0]).toBe('\x1b[36ma-1 |\x1b[0m x\n')
     expect(coloured[1]).toBe('\x1b[36ma-2 |\x1b[0m y\n')
     expect(coloured[2]).toBe('\x1b[33mb-1 |\x1b[0m z\n')
+  })
+
+  it('writes faasdev’s own lines as pino JSON with their level, or pretty for people', () => {
+    const captured = (): { stream: PassThrough; text: () => string } => {
+      const stream = new PassThrough()
+      let text = ''
+      stream.setEncoding('utf8').on('data', (c: string) => (text += c))
+      return { stream, text: () => text }
+    }
+    const json = captured()
+    const log = lineLogger(createLogger({ pretty: false, destination: json.stream }))
+    log('warning: stack.yml:3: something risky')
+    log('error: hello: build failed')
+    log('hello: installing dependencies')
+    const lines = json
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string; time: number })
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      [40, 'stack.yml:3: something risky'],
+      [50, 'hello: build failed'],
+      [30, 'hello: installing dependencies'],
+    ])
+    expect(typeof lines[0]?.time).toBe('number')
+
+    const human = captured()
+    lineLogger(createLogger({ pretty: true, destination: human.stream }))('warning: careful')
+    expect(human.text()).toMatch(/WARN.*careful/)
+    expect(() => JSON.parse(human.text())).toThrow()
   })
 })
