@@ -38,8 +38,9 @@ export async function toOutput(value: unknown): Promise<CallOutput> {
   }
   if (value === undefined || value === null) return { status: 204, headers: [], body: new Uint8Array(0) }
   if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: encoder.encode(value) }
-  if (value instanceof Uint8Array) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: value }
-  if (value instanceof ArrayBuffer) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value) }
+  // The handler keeps its own bytes: copy them, since the result's buffer is transferred.
+  if (value instanceof Uint8Array) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value) }
+  if (value instanceof ArrayBuffer) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value.slice(0)) }
   return { status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: encoder.encode(JSON.stringify(value)) }
 }
 
