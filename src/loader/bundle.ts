@@ -89,13 +89,14 @@ export class FunctionBuilder {
   /** The last build's error (file:line:col and a code frame), cleared by a successful build. */
   error: string | undefined
   private ctx: Promise<BuildContext<BuildOptions & { metafile: true }>> | undefined
-  private generation = 0
   private last: { js: string; file: string } | undefined
   private disposed = false
 
   constructor(
     readonly spec: FunctionSpec,
     private readonly outDir: string,
+    /** The last generation number used in `outDir` (by a previous builder of the same function). */
+    public generation = 0,
   ) {}
 
   /** Builds the next generation; throws an ERR_BUILD FaasError (and keeps `inputs`) on failure. */

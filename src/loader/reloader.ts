@@ -55,6 +55,8 @@ export class Reloader extends EventEmitter {
   private config: StackConfig
   private readonly builders = new Map<string, FunctionBuilder>()
   private readonly adopted = new WeakSet<Deployment>()
+  /** The bundle last handed to each deployment (it may still be starting). */
+  private readonly requested = new Map<string, string>()
   private watcher: Watcher | undefined
   /** Builds and stack reloads run one at a time, in the order the saves happened. */
   private chain: Promise<void> = Promise.resolve()
@@ -70,7 +72,8 @@ export class Reloader extends EventEmitter {
     let builder = this.builders.get(spec.name)
     if (!builder || builder.spec.entry !== spec.entry || builder.spec.handlerDir !== spec.handlerDir) {
       void builder?.dispose()
-      builder = new FunctionBuilder(spec, join(this.options.buildDir(), spec.name))
+      // Numbering goes on: the old builder's files may still run in replicas that are draining.
+      builder = new FunctionBuilder(spec, join(this.options.buildDir(), spec.name), builder?.generation ?? 0)
       this.builders.set(spec.name, builder)
     }
     return builder.build()
@@ -137,11 +140,14 @@ export class Reloader extends EventEmitter {
     }
     deployment.buildError = undefined
     // A save that changed nothing the bundle contains (or a duplicate event) costs no swap.
-    if (bundle.unchanged && bundle.file === deployment.bundle && runtimeKey(spec) === runtimeKey(deployment.spec)) {
+    // Compared with the bundle last requested, not the one serving: a duplicate event during a swap must not swap again.
+    const version = `${bundle.file}\n${runtimeKey(spec)}`
+    if (bundle.unchanged && version === (this.requested.get(spec.name) ?? `${deployment.bundle}\n${runtimeKey(deployment.spec)}`)) {
       if (previousError) this.options.log(`${spec.name} rebuilt in ${Math.round(bundle.durationMs)} ms (build error fixed, same code as the running version)`)
       return
     }
     const swapStarted = performance.now()
+    this.requested.set(spec.name, version)
     // Not awaited: the deployment serialises its own swaps (latest wins), the next save need not wait for this one.
     deployment.deploy(spec, bundle.file).then(
       () => {
@@ -195,6 +201,7 @@ export class Reloader extends EventEmitter {
       if (wanted.has(name)) continue
       // Unrouted first, so no new call reaches it; the ones it holds finish (write_timeout).
       router.deployments.delete(name)
+      this.requested.delete(name)
       handled.add(name)
       log(`${name} removed: draining`)
       work.push(

@@ -9,7 +9,7 @@ export interface WatcherOptions {
   /**
    * Quiet time after the last event before `onChange` runs. Editors and `writeFile` truncate
    * then write, and "save all" touches several files: one rebuild per burst, never one on a
-   * half-written file. @default 20
+   * half-written file. @default 10
    */
   debounceMs?: number
 }
@@ -31,7 +31,7 @@ export class Watcher {
   private closing: Promise<void> | undefined
 
   constructor(private readonly options: WatcherOptions) {
-    this.debounceMs = options.debounceMs ?? 20
+    this.debounceMs = options.debounceMs ?? 10
   }
 
   /** Makes the watched set exactly `paths` (files or folders); resolves once they are watched. */
