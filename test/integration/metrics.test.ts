@@ -121,6 +121,22 @@ describe('metrics', () => {
     )
   })
 
+  it('counts async calls like sync ones, with the queue-worker figures', async () => {
+    const rt = await startRuntime(STACK.replace(/ {2}exit:[\s\S]*/, ''))
+    const slow = { function_name: 'slow.openfaas-fn' }
+    for (let i = 0; i < 3; i++) expect((await fetch(`${rt.url}/async-function/slow?ms=800`, { method: 'POST' })).status).toBe(202)
+    // One runs (max_inflight 1), the others wait for its slot.
+    await waitFor(async () => sample(await scrape(rt.url), 'queue_worker_function_invocation_inflight', { ...slow, queue_name: 'faas-request' }) === 1, 5000, 'one async call running')
+    const busy = await scrape(rt.url)
+    expect(sample(busy, 'queue_worker_pending_messages', { ...slow, queue_name: 'faas-request' })).toBe(2)
+    await rt.idle()
+    const done = await scrape(rt.url)
+    expect(sample(done, 'gateway_function_invocation_total', { ...slow, code: '200' })).toBe(3)
+    expect(sample(done, 'gateway_function_invocation_total', { ...slow, code: '429' })).toBeUndefined()
+    expect(sample(done, 'queue_worker_messages_processed_total', { queue_name: 'faas-request' })).toBe(3)
+    expect(sample(done, 'queue_worker_pending_messages', { ...slow, queue_name: 'faas-request' })).toBe(0)
+  })
+
   it('counts failed rebuilds and times each hot reload', async () => {
     const { rt, save } = await startWatched('functions:\n  hello:\n    lang: typescript\n    handler: ./hello\n', { 'hello/handler.ts': versionSource('v0') })
     const labels = { function_name: 'hello.openfaas-fn' }
