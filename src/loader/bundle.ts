@@ -160,7 +160,9 @@ export function formatBuildErrors(name: string, errors: Message[]): string {
   const parts = errors.slice(0, 5).map((e) => {
     const loc = e.location
     if (!loc) return `${name}: ${e.text}`
-    const where = `${relative(process.cwd(), resolve(loc.file))}:${loc.line}:${loc.column + 1}`
+    const abs = resolve(loc.file)
+    const rel = relative(process.cwd(), abs)
+    const where = `${rel.startsWith('..') ? abs : rel}:${loc.line}:${loc.column + 1}`
     const gutter = `${loc.line} | `
     const frame = loc.lineText ? `\n    ${gutter}${loc.lineText}\n    ${' '.repeat(gutter.length + loc.column)}${'^'.repeat(Math.max(1, loc.length))}` : ''
     return `${where}: ${e.text}${frame}`

@@ -1,3 +1,4 @@
+import { basename } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers.js'
 import { bundleFiles, call, startWatched, versionSource } from './reload-helpers.js'
@@ -70,6 +71,20 @@ describe('hot reload of handler code', () => {
     expect(Number(/^hello-(\d+)\.mjs$/.exec(file ?? '')?.[1])).toBeGreaterThanOrEqual(11)
     expect(map).toBe(`${file}.map`)
   }, 120_000)
+
+  it('lets the latest of several saves made during a swap win, and leaves no older generation running', async () => {
+    const { rt, dir, save } = await startWatched(HELLO, { 'hello/handler.ts': versionSource('v0') })
+    // Each save lands while the previous one's replicas are still starting.
+    for (let v = 1; v <= 5; v++) {
+      save('hello/handler.ts', versionSource(`v${v}`))
+      await new Promise((r) => setTimeout(r, 40))
+    }
+    await waitFor(async () => (await call(`${rt.url}/function/hello`)).body === 'v5', 15_000, 'v5 to serve')
+    await waitFor(() => rt.stats().functions.hello?.replicas === 2 && bundleFiles(dir, 'hello').length === 2, 10_000, 'older generations to stop')
+    const bodies = await Promise.all(Array.from({ length: 20 }, async () => (await call(`${rt.url}/function/hello`)).body))
+    expect(new Set(bodies)).toEqual(new Set(['v5']))
+    expect(basename(rt.router.deployments.get('hello')?.bundle ?? '')).toBe(bundleFiles(dir, 'hello')[0])
+  }, 60_000)
 
   it('keeps the old version serving on a build error, shows buildError with file:line:col until fixed, prints it once, and recovers', async () => {
     const { rt, save, logs } = await startWatched(HELLO, { 'hello/handler.ts': versionSource('v0') })
