@@ -151,6 +151,9 @@ export class Reloader extends EventEmitter {
     // Not awaited: the deployment serialises its own swaps (latest wins), the next save need not wait for this one.
     deployment.deploy(spec, bundle.file).then(
       () => {
+        // A label-only edit applied while this swap ran set the old version's spec; keep it.
+        const latest = this.config.functions.find((f) => f.name === spec.name)
+        if (latest && deployment.spec !== latest && runtimeKey(latest) === runtimeKey(deployment.spec)) deployment.spec = latest
         const servingAt = performance.now()
         const buildMs = Math.round(bundle.durationMs)
         this.options.log(`${spec.name} rebuilt in ${buildMs} ms${previousError ? ' (build error fixed)' : ''}, new version serving after ${Math.round(servingAt - swapStarted)} ms`)
