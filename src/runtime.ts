@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
@@ -254,7 +254,7 @@ export class Runtime {
       this.log(`warning: skipping ${s.name}: ${s.reason}`)
       this.summary.push({ name: s.name, status: 'skipped', lang: s.lang, reason: s.reason })
     }
-    await import('node:fs/promises').then((fs) => fs.mkdir(this.dataDir, { recursive: true }))
+    await mkdir(this.dataDir, { recursive: true })
     sweepStaleBuilds(this.dataDir)
     this.buildDir = await mkdtemp(join(this.dataDir, `build-${process.pid}-`))
     await Promise.all(this.config.functions.map((spec) => this.deploy(spec)))
