@@ -90,6 +90,7 @@ export class JetStreamQueue implements QueueBackend {
   private leaseTimer: NodeJS.Timeout | undefined
   private refreshTimer: NodeJS.Timeout | undefined
   private refreshing = false
+  private lastSweep = 0
   private startPromise: Promise<void> | undefined
   private closing: Promise<void> | undefined
 
@@ -357,10 +358,33 @@ export class JetStreamQueue implements QueueBackend {
       for (const [fn, s] of this.fns) {
         if (!seen.has(fn) && epochs.get(fn) === s.epoch) s.count = 0
       }
+      if (Date.now() - this.lastSweep > 5000) {
+        this.lastSweep = Date.now()
+        for (const [fn, s] of this.fns) if (s.count > 0 && s.puller && s.inflight.size === 0 && s.delayed === 0 && s.puller.buffer.length === 0) await this.sweep(fn)
+      }
     } catch {
       // Disconnected: keep the last counts.
     } finally {
       this.refreshing = false
+    }
+  }
+
+  /**
+   * nats-server 2.9 can keep work-queue messages its consumer already counts as acknowledged
+   * when it is stopped right after the acks (as after a kill -9 of faasdev, when the next
+   * start stops the orphaned server): they are never delivered again, but they fill the
+   * stream and its counts. When the consumer has nothing undelivered and nothing pending, every
+   * message up to its last delivered sequence is such a leftover, and is purged.
+   */
+  private async sweep(fn: string): Promise<void> {
+    const jsm = this.jsm as JetStreamManager
+    try {
+      const ci = await jsm.consumers.info(this.stream, `faas-workers-${fnToken(fn)}`)
+      if (ci.num_pending !== 0 || ci.num_ack_pending !== 0) return
+      const r = await jsm.streams.purge(this.stream, { filter: `${this.subjectPrefix}.${fnToken(fn)}`, seq: ci.delivered.stream_seq + 1 })
+      if (r.purged > 0) this.o.log(`jetstream: removed ${r.purged} message(s) of ${fn} the server kept after they were acknowledged`)
+    } catch {
+      // Next time.
     }
   }
 

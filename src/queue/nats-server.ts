@@ -85,10 +85,13 @@ export class NatsServer {
   private address: string | undefined
   private closing: Promise<void> | undefined
   private readonly pidFile: string
+  /** The pid of the faasdev that owns the server: a second faasdev on the same data dir must not take over a live one's store. */
+  private readonly ownerFile: string
 
   constructor(private readonly options: NatsServerOptions) {
     this.dir = join(options.dataDir, 'nats')
     this.pidFile = join(this.dir, 'nats-server.pid')
+    this.ownerFile = join(this.dir, 'owner.pid')
   }
 
   /** `nats://127.0.0.1:PORT` once started. */
@@ -106,7 +109,9 @@ export class NatsServer {
     const bin = findNatsServer(env)
     if (!bin) throw missingNatsServerError(env)
     mkdirSync(this.dir, { recursive: true })
+    this.checkOwner()
     await this.stopStale()
+    writeFileSync(this.ownerFile, `${process.pid}\n`)
 
     const conf = join(this.dir, 'nats-server.conf')
     writeFileSync(
@@ -162,6 +167,28 @@ export class NatsServer {
     }
   }
 
+  private checkOwner(): void {
+    let owner: number
+    try {
+      owner = Number(readFileSync(this.ownerFile, 'utf8').trim())
+    } catch {
+      return
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || !isAlive(owner)) return
+    let cmdline = ''
+    try {
+      cmdline = readFileSync(`/proc/${owner}/cmdline`, 'utf8')
+    } catch {
+      // Not Linux, or gone: the pid alone decides.
+    }
+    if (cmdline && !/node|faasdev/.test(cmdline)) return
+    throw new FaasError(
+      'ERR_QUEUE_UNAVAILABLE',
+      `the data dir ${this.options.dataDir} is in use by another faasdev (pid ${owner}) with its own nats-server: stop it, ` +
+        'give this instance its own --data-dir, or share one server with --nats-url',
+    )
+  }
+
   /** A server left by a faasdev that was killed (`kill -9`) still holds the store: stop it first. */
   private async stopStale(): Promise<void> {
     let pid: number
@@ -197,6 +224,7 @@ export class NatsServer {
       await exited
       clearTimeout(timer)
       rmSync(this.pidFile, { force: true })
+      rmSync(this.ownerFile, { force: true })
       if (child.pid) rmSync(join(this.dir, `nats-server_${child.pid}.ports`), { force: true })
     })()
     return this.closing

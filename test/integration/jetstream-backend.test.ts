@@ -3,7 +3,8 @@
  * past the ack wait, two instances sharing one consumer, the owned server's life cycle
  * (stale server after a crash, missing binary), and body sizes.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -183,6 +184,26 @@ describe.skipIf(SKIP_NATS)('owned nats-server', () => {
     const pid = second.ownedServer?.pid as number
     await second.close()
     expect(isAlive(pid)).toBe(false)
+  })
+
+  it('refuses a data dir whose nats-server belongs to a faasdev that is still running', async () => {
+    const dataDir = tempDir()
+    // Stands for the other faasdev: a live node process named in the owner file.
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+    onTestFinished(() => void other.kill('SIGKILL'))
+    mkdirSync(join(dataDir, 'nats'), { recursive: true })
+    writeFileSync(join(dataDir, 'nats', 'owner.pid'), `${other.pid}\n`)
+    const q = new JetStreamQueue({ dataDir, maxBody: 1024 * 1024, log: () => undefined })
+    const err = await q.start().then(() => undefined, (e: unknown) => e)
+    expect((err as FaasError).code).toBe('ERR_QUEUE_UNAVAILABLE')
+    expect((err as Error).message).toMatch(/in use by another faasdev/)
+    await q.close()
+    // Once that faasdev is gone (killed), the data dir is free again.
+    other.kill('SIGKILL')
+    await new Promise((r) => other.once('exit', r))
+    const again = new JetStreamQueue({ dataDir, maxBody: 1024 * 1024, log: () => undefined })
+    onTestFinished(() => again.close())
+    await again.start()
   })
 
   it('fails with how to get nats-server when there is no binary', async () => {
