@@ -211,6 +211,7 @@ export class NatsServer {
       }
     }
     rmSync(this.pidFile, { force: true })
+    if (Number.isInteger(pid) && pid > 0) rmSync(join(this.dir, `nats-server_${pid}.ports`), { force: true })
   }
 
   /** Stops the server (SIGTERM, then SIGKILL after `timeoutMs`). Idempotent. */
