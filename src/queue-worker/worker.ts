@@ -321,12 +321,14 @@ export class QueueWorker {
       this.deadLetters.add({ call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() })
       this.log(`queue-worker: ${call.id} (${fn}) dead-lettered after ${attempt} attempt(s), last status ${result.status}`)
     }
-    await msg.ack()
     this.freeDeliveries.delete(call.id)
     this.counters.processed++
     this.events.processed?.(fn, status)
     this.calls.update(call.id, { status, lastStatus: result.status, finishedAt: iso(), nextAttemptAt: undefined })
+    // Callback before ack: a crash in between redelivers the call (at-least-once) instead of
+    // losing its callback. The JetStream lease is kept alive while the callback is sent.
     if (call.callbackUrl) await this.callback(call, result, seconds, attempt, settings)
+    await msg.ack()
   }
 
   private async callback(call: QueuedCall, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
