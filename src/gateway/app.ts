@@ -4,7 +4,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { FaasError } from '../errors.js'
 import type { Deployment } from '../pool/deployment.js'
 import type { InvokeResult } from '../pool/replica.js'
-import { DEFAULT_NAMESPACE, splitName, type Router } from '../router/router.js'
+import { HOP_BY_HOP } from '../router/hop-by-hop.js'
+import { DEFAULT_NAMESPACE, type Router } from '../router/router.js'
 
 export interface GatewayOptions {
   router: Router
@@ -21,7 +22,11 @@ export interface GatewayOptions {
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[]
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'content-length'])
+
+/** The caller's `X-Call-Id`, kept as OpenFaaS does, or a new one. */
+export function callIdOf(request: FastifyRequest): string {
+  return (request.headers['x-call-id'] as string | undefined) || randomUUID()
+}
 
 /** Unix time in nanoseconds, as the OpenFaaS gateway writes `X-Start-Time`. */
 export function startTimeHeader(ms = Date.now()): string {
@@ -115,7 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const started = performance.now()
       ;(request as FastifyRequest & { faasStarted?: number }).faasStarted = started
       const rawName = request.params.name
-      const callId = (request.headers['x-call-id'] as string | undefined) || randomUUID()
+      const callId = callIdOf(request)
       reply.header('X-Call-Id', callId).header('X-Start-Time', startTimeHeader())
       const body = request.body as Buffer | undefined
       const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
@@ -175,4 +180,3 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   return app
 }
 
-export { splitName }

@@ -3,13 +3,13 @@
  * `/system/async-function/CALL_ID`, `/system/queue`, `/system/queue/dead-letters` report on it.
  * Registered as a gateway plugin by the runtime.
  */
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { QueueWorker } from '../queue-worker/worker.js'
 import type { DeadLetter } from '../queue-worker/calls.js'
+import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { splitName, type Router } from '../router/router.js'
-import { startTimeHeader, subPath } from './app.js'
+import { callIdOf, startTimeHeader, subPath } from './app.js'
 
 export interface AsyncRoutesOptions {
   router: Router
@@ -20,7 +20,6 @@ export interface AsyncRoutesOptions {
   kind: string
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'content-length'])
 
 /** An `X-Callback-Url` must be an absolute http(s) URL; anything else is refused at submit. */
 export function validateCallbackUrl(value: string | string[] | undefined): string | undefined {
@@ -71,7 +70,7 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
         // Unlike OpenFaaS CE (202 for anything), an unknown function is refused now, not lost later.
         const deployment = router.resolve(rawName)
         const callbackUrl = validateCallbackUrl(request.headers['x-callback-url'])
-        const callId = (request.headers['x-call-id'] as string | undefined) || randomUUID()
+        const callId = callIdOf(request)
         const now = Date.now()
         const headers: Record<string, string | string[]> = {}
         for (const [k, v] of Object.entries(request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v

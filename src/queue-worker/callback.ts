@@ -5,6 +5,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 
 export interface CallbackOptions {
   /** Tries in total. @default 3 */
@@ -23,14 +24,13 @@ export interface CallbackOutcome {
   attempts: number
 }
 
-const SKIP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'content-length', 'host'])
 
 /** The function's response headers, then the queue-worker's own on top. */
 export function callbackHeaders(result: [string, string][], own: Record<string, string>): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {}
   for (const [k, v] of result) {
     const key = k.toLowerCase()
-    if (SKIP.has(key)) continue
+    if (HOP_BY_HOP.has(key) || key === 'host') continue
     const prev = headers[key]
     headers[key] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [String(prev)]), v]
   }
