@@ -1,18 +1,25 @@
 /**
- * POSTs the result of an async call to its `X-Callback-Url`. Uses node:http with keep-alive
- * agents rather than fetch: at thousands of callbacks a second the per-request cost matters.
- * A failing callback is retried a few times with backoff, then given up (and logged by the caller).
+ * POSTs the result of an async call to its `X-Callback-Url`.
+ *
+ * The HTTP work runs on a thread of its own (`callback-thread.ts`): at thousands of calls a
+ * second the callbacks cost the main thread as much as the submits do, and the main thread
+ * also answers every gateway request. `CallbackSender` is the main thread's side: it hands the
+ * callbacks of one event-loop turn to the thread in one message and resolves each with its
+ * outcome. `CallbackClient` is the thread's side: undici's connection pools (about half the
+ * cost per request of node:http), retries with backoff, then gives up (the caller logs it).
  */
-import { Agent as HttpAgent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { Worker } from 'node:worker_threads'
+import { Agent } from 'undici'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
+
+export type CallbackHeaders = Record<string, string | string[]>
 
 export interface CallbackOptions {
   /** Tries in total. @default 3 */
   attempts: number
   /** Wait before the second try; doubles after each. @default 500 */
   initialWaitMs: number
-  /** One try's time limit. @default 10000 */
+  /** One try's time limit: to connect, for the answer's headers, and between its body chunks. @default 10000 */
   timeoutMs: number
 }
 
@@ -26,11 +33,12 @@ export interface CallbackOutcome {
 
 
 /** The function's response headers, then the queue-worker's own on top. */
-export function callbackHeaders(result: [string, string][], own: Record<string, string>): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {}
+export function callbackHeaders(result: [string, string][], own: Record<string, string>): CallbackHeaders {
+  const headers: CallbackHeaders = {}
   for (const [k, v] of result) {
     const key = k.toLowerCase()
-    if (HOP_BY_HOP.has(key) || key === 'host') continue
+    // undici refuses to send `expect`; it describes a request anyway, not a response.
+    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect') continue
     const prev = headers[key]
     headers[key] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [String(prev)]), v]
   }
@@ -38,15 +46,23 @@ export function callbackHeaders(result: [string, string][], own: Record<string, 
   return headers
 }
 
-export class CallbackSender {
-  private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 256 })
-  private readonly https = new HttpsAgent({ keepAlive: true, maxSockets: 256 })
+export class CallbackClient {
+  /** One pool per callback origin, http and https alike; keep-alive, no pipelining (a slow receiver delays only its own calls). */
+  private readonly agent: Agent
   private readonly timers = new Set<NodeJS.Timeout>()
   private closed = false
 
-  constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {}
+  constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {
+    this.agent = new Agent({
+      connections: 256,
+      pipelining: 1,
+      connect: { timeout: options.timeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    })
+  }
 
-  async send(url: string, headers: OutgoingHttpHeaders, body: Uint8Array): Promise<CallbackOutcome> {
+  async send(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<CallbackOutcome> {
     let wait = this.options.initialWaitMs
     let last: CallbackOutcome = { attempts: 0 }
     for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
@@ -55,7 +71,7 @@ export class CallbackSender {
         last = { status, attempts: attempt }
         if (status < 500 && status !== 429 && status !== 408) return last
       } catch (err) {
-        last = { error: (err as Error).message, attempts: attempt }
+        last = { error: describe(err), attempts: attempt }
       }
       if (attempt === this.options.attempts || this.closed) break
       await this.sleep(wait)
@@ -67,8 +83,8 @@ export class CallbackSender {
   close(): void {
     this.closed = true
     for (const t of this.timers) clearTimeout(t)
-    this.http.destroy()
-    this.https.destroy()
+    // Callbacks still being sent fail and are reported as failed; nothing waits on them.
+    void this.agent.destroy().catch(() => undefined)
   }
 
   private sleep(ms: number): Promise<void> {
@@ -81,23 +97,106 @@ export class CallbackSender {
     })
   }
 
-  private post(url: string, headers: OutgoingHttpHeaders, body: Uint8Array): Promise<number> {
+  private async post(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<number> {
     const target = new URL(url)
-    const secure = target.protocol === 'https:'
-    return new Promise<number>((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)(
-        target,
-        { method: 'POST', headers: { ...headers, 'content-length': String(body.byteLength) }, agent: secure ? this.https : this.http, timeout: this.options.timeoutMs },
-        (res) => {
-          // Drain the answer so the socket goes back to the pool.
-          res.resume()
-          res.on('end', () => resolve(res.statusCode ?? 0))
-          res.on('error', reject)
-        },
-      )
-      req.on('timeout', () => req.destroy(new Error(`callback timed out after ${this.options.timeoutMs} ms`)))
-      req.on('error', reject)
-      req.end(body)
+    // Credentials in the URL (http://user:pass@host/…) become Basic auth, as node:http and curl do.
+    const auth = target.username || target.password ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}` } : undefined
+    const res = await this.agent.request({ origin: target.origin, path: target.pathname + target.search, method: 'POST', headers: auth ? { ...headers, ...auth } : headers, body })
+    // Drain the answer so the connection goes back to the pool.
+    await res.body.dump()
+    return res.statusCode
+  }
+}
+
+/** undici's errors carry the useful part in `code` and `cause` (ECONNREFUSED and the like). */
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } }
+  const cause = e?.cause?.code ?? e?.cause?.message
+  const message = e?.message ?? String(err)
+  return cause && !message.includes(cause) ? `${message} (${cause})` : message
+}
+
+/** Main thread → callback thread. */
+export interface ToCallbackThread {
+  t: 'send'
+  batch: { id: number; url: string; headers: CallbackHeaders; body: Uint8Array }[]
+}
+/** Callback thread → main thread: the outcomes finished in one turn. */
+export interface FromCallbackThread {
+  t: 'done'
+  batch: { id: number; outcome: CallbackOutcome }[]
+}
+
+// Vitest runs src/ as TypeScript, which a worker thread cannot load: there the compiled thread
+// from dist/ is used (test/global-setup.ts builds it first).
+const THREAD_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/queue-worker/callback-thread.js', import.meta.url) : new URL('./callback-thread.js', import.meta.url)
+
+/**
+ * The main thread's side of the callbacks: batches them to the callback thread, which is
+ * started on the first callback (a runtime whose calls have no callback URL never starts it).
+ */
+export class CallbackSender {
+  private worker: Worker | undefined
+  private readonly pending = new Map<number, (outcome: CallbackOutcome) => void>()
+  private outbox: { id: number; url: string; headers: CallbackHeaders; body: Uint8Array }[] = []
+  private nextId = 1
+  private closed = false
+
+  constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {}
+
+  /** Sends one callback (with its retries); never rejects, the outcome says what happened. */
+  send(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<CallbackOutcome> {
+    if (this.closed) return Promise.resolve({ error: 'faasdev is shutting down', attempts: 0 })
+    this.worker ??= this.startThread()
+    const id = this.nextId++
+    // A view into a larger buffer would copy all of that buffer to the thread.
+    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()
+    if (this.outbox.push({ id, url, headers, body: own }) === 1) setImmediate(this.flush)
+    return new Promise((resolve) => this.pending.set(id, resolve))
+  }
+
+  /** Stops the thread; callbacks still being sent are reported as failed. Idempotent. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    const worker = this.worker
+    this.worker = undefined
+    this.fail('faasdev is shutting down')
+    if (worker) void worker.terminate()
+  }
+
+  private readonly flush = (): void => {
+    const batch = this.outbox
+    this.outbox = []
+    if (batch.length > 0) this.worker?.postMessage({ t: 'send', batch } satisfies ToCallbackThread)
+  }
+
+  private startThread(): Worker {
+    const worker = new Worker(THREAD_URL, { workerData: this.options, name: 'faasdev callbacks' })
+    // Callbacks keep nothing alive: the queue-worker's drain decides when the process may end.
+    worker.unref()
+    worker.on('message', (msg: FromCallbackThread) => {
+      for (const { id, outcome } of msg.batch) {
+        this.pending.get(id)?.(outcome)
+        this.pending.delete(id)
+      }
     })
+    let lastError: Error | undefined
+    worker.on('error', (err) => {
+      lastError = err
+    })
+    worker.on('exit', (code) => {
+      if (this.worker !== worker) return
+      // Not expected: the next callback starts a new thread; these are reported as failed.
+      this.worker = undefined
+      this.fail(`the callback thread stopped${lastError ? `: ${lastError.message}` : ` with code ${code}`}`)
+    })
+    return worker
+  }
+
+  private fail(error: string): void {
+    this.outbox = []
+    for (const resolve of this.pending.values()) resolve({ error, attempts: 0 })
+    this.pending.clear()
   }
 }
