@@ -61,7 +61,9 @@ export function pressurePlugin(options: PressureOptions = {}) {
       const usage = app.memoryUsage()
       const values: Record<string, number> = { eventLoopDelay: usage.eventLoopDelay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
       const over = Object.keys(WHAT).find((k) => (limits[k] ?? 0) > 0 && (values[k] ?? 0) > (limits[k] ?? 0)) ?? 'eventLoopDelay'
-      const [what, flag, format] = WHAT[over] ?? ['load', '', String]
+      const [what, flag, formatValue] = WHAT[over] ?? ['load', '', String]
+      // under-pressure reports Infinity when the loop was blocked through a whole sample.
+      const format = (v: number): string => (Number.isFinite(v) ? formatValue(v) : `at least ${formatValue(o.sampleIntervalMs)}`)
       throw new FaasError('ERR_OVERLOADED', `gateway overloaded: ${what} ${format(values[over] ?? 0)} > ${format(limits[over] ?? 0)} (${flag}); retry later\n`, {
         internal: 'gateway',
         headers: { 'Retry-After': String(o.retryAfterSeconds) },
