@@ -49,8 +49,6 @@ export function callbackHeaders(result: [string, string][], own: Record<string, 
 export class CallbackClient {
   /** One pool per callback origin, http and https alike; keep-alive, no pipelining (a slow receiver delays only its own calls). */
   private readonly agent: Agent
-  private readonly timers = new Set<NodeJS.Timeout>()
-  private closed = false
 
   constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {
     this.agent = new Agent({
@@ -73,28 +71,11 @@ export class CallbackClient {
       } catch (err) {
         last = { error: describe(err), attempts: attempt }
       }
-      if (attempt === this.options.attempts || this.closed) break
-      await this.sleep(wait)
+      if (attempt === this.options.attempts) break
+      await new Promise((resolve) => setTimeout(resolve, wait))
       wait *= 2
     }
     return last
-  }
-
-  close(): void {
-    this.closed = true
-    for (const t of this.timers) clearTimeout(t)
-    // Callbacks still being sent fail and are reported as failed; nothing waits on them.
-    void this.agent.destroy().catch(() => undefined)
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t)
-        resolve()
-      }, ms)
-      this.timers.add(t)
-    })
   }
 
   private async post(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<number> {
