@@ -21,10 +21,14 @@ export interface AsyncRoutesOptions {
 }
 
 
+/** The last callback URL accepted, as given and as normalised: most producers send one URL for every call. */
+let lastCallbackUrl: [string, string] | undefined
+
 /** An `X-Callback-Url` must be an absolute http(s) URL; anything else is refused at submit. */
 export function validateCallbackUrl(value: string | string[] | undefined): string | undefined {
   if (value === undefined || value === '') return undefined
   const text = Array.isArray(value) ? value[0] : value
+  if (lastCallbackUrl && text === lastCallbackUrl[0]) return lastCallbackUrl[1]
   let url: URL | undefined
   try {
     url = new URL(text ?? '')
@@ -34,6 +38,7 @@ export function validateCallbackUrl(value: string | string[] | undefined): strin
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     throw new FaasError('ERR_BAD_CALLBACK_URL', `X-Callback-Url must be an http:// or https:// URL, got ${JSON.stringify(text)}\n`, { internal: 'gateway' })
   }
+  lastCallbackUrl = [text as string, url.href]
   return url.href
 }
 
@@ -73,7 +78,11 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
         const callId = callIdOf(request)
         const now = Date.now()
         const headers: Record<string, string | string[]> = {}
-        for (const [k, v] of Object.entries(request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
+        const given = request.headers
+        for (const k in given) {
+          const v = given[k]
+          if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
+        }
         headers['x-call-id'] = callId
         const body = request.body as Buffer | undefined
         await worker.submit({

@@ -56,18 +56,23 @@ export function pressurePlugin(options: PressureOptions = {}) {
       // Let every request through here: the hook below answers with a coded error instead.
       pressureHandler: () => undefined,
     })
-    app.addHook('onRequest', async (request) => {
-      if (EXEMPT.has(request.url.split('?')[0] ?? '') || !app.isUnderPressure()) return
+    // A callback hook, not an async one: it runs on every request, and almost always passes.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!app.isUnderPressure()) return done()
+      const q = request.url.indexOf('?')
+      if (EXEMPT.has(q < 0 ? request.url : request.url.slice(0, q))) return done()
       const usage = app.memoryUsage()
       const values: Record<string, number> = { eventLoopDelay: usage.eventLoopDelay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
       const over = Object.keys(WHAT).find((k) => (limits[k] ?? 0) > 0 && (values[k] ?? 0) > (limits[k] ?? 0)) ?? 'eventLoopDelay'
       const [what, flag, formatValue] = WHAT[over] ?? ['load', '', String]
       // under-pressure reports Infinity when the loop was blocked through a whole sample.
       const format = (v: number): string => (Number.isFinite(v) ? formatValue(v) : `at least ${formatValue(o.sampleIntervalMs)}`)
-      throw new FaasError('ERR_OVERLOADED', `gateway overloaded: ${what} ${format(values[over] ?? 0)} > ${format(limits[over] ?? 0)} (${flag}); retry later\n`, {
-        internal: 'gateway',
-        headers: { 'Retry-After': String(o.retryAfterSeconds) },
-      })
+      done(
+        new FaasError('ERR_OVERLOADED', `gateway overloaded: ${what} ${format(values[over] ?? 0)} > ${format(limits[over] ?? 0)} (${flag}); retry later\n`, {
+          internal: 'gateway',
+          headers: { 'Retry-After': String(o.retryAfterSeconds) },
+        }),
+      )
     })
   }
 }

@@ -121,17 +121,33 @@ export class Metrics {
     })
   }
 
+  /** Label sets per function and per function and status, made once: every call updates five metrics. */
+  private readonly labelSets = new Map<string, { byName: { function_name: string }; byCode: Map<number, { function_name: string; code: string }> }>()
+
+  private labelsOf(name: string): { byName: { function_name: string }; byCode: Map<number, { function_name: string; code: string }> } {
+    let sets = this.labelSets.get(name)
+    if (!sets) {
+      sets = { byName: { function_name: functionLabel(name) }, byCode: new Map() }
+      this.labelSets.set(name, sets)
+    }
+    return sets
+  }
+
   /** The router hooks: every call, sync or async, passes here exactly once. */
   readonly observer: CallObserver = {
     started: (name) => {
-      const labels = { function_name: functionLabel(name) }
+      const labels = this.labelsOf(name).byName
       this.started.inc(labels)
       this.inflight.inc(labels)
     },
     finished: (name, status, seconds) => {
-      const function_name = functionLabel(name)
-      const labels = { function_name, code: String(status) }
-      this.inflight.dec({ function_name })
+      const sets = this.labelsOf(name)
+      let labels = sets.byCode.get(status)
+      if (!labels) {
+        labels = { function_name: sets.byName.function_name, code: String(status) }
+        sets.byCode.set(status, labels)
+      }
+      this.inflight.dec(sets.byName)
       this.invocations.inc(labels)
       this.seconds.observe(labels, seconds)
       this.completed.set(name, (this.completed.get(name) ?? 0) + 1)

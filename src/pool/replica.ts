@@ -175,7 +175,18 @@ export class Replica extends EventEmitter {
     // A replica that stopped meanwhile has already failed these calls with 502.
     if (this.state === 'stopped' || calls.length === 0) return
     const message: ToWorker = calls.length === 1 ? (calls[0] as InvokeMessage) : { t: 'batch', calls }
-    this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
+    try {
+      this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
+    } catch (err) {
+      // A body that cannot be sent (a buffer already transferred elsewhere) fails its calls,
+      // never the process: this runs from setImmediate, where a throw is uncaught.
+      for (const call of calls) {
+        const p = this.pending.get(call.id)
+        if (!p) continue
+        this.settle(call.id, p)
+        p.reject(new FaasError('ERR_INTERNAL', `could not hand the call to replica ${this.name}: ${(err as Error).message}\n`, { internal: 'of-watchdog' }))
+      }
+    }
   }
 
   private result(msg: ResultMessage): void {

@@ -9,7 +9,7 @@
  * cost per request of node:http), retries with backoff, then gives up (the caller logs it).
  */
 import { Worker } from 'node:worker_threads'
-import { Agent } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 
 export type CallbackHeaders = Record<string, string | string[]>
@@ -49,6 +49,7 @@ export function callbackHeaders(result: [string, string][], own: Record<string, 
 export class CallbackClient {
   /** One pool per callback origin, http and https alike; keep-alive, no pipelining (a slow receiver delays only its own calls). */
   private readonly agent: Agent
+  private readonly targets = new Map<string, Target>()
 
   constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {
     this.agent = new Agent({
@@ -78,14 +79,62 @@ export class CallbackClient {
     return last
   }
 
-  private async post(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<number> {
-    const target = new URL(url)
-    // Credentials in the URL (http://user:pass@host/…) become Basic auth, as node:http and curl do.
-    const auth = target.username || target.password ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}` } : undefined
-    const res = await this.agent.request({ origin: target.origin, path: target.pathname + target.search, method: 'POST', headers: auth ? { ...headers, ...auth } : headers, body })
-    // Drain the answer so the connection goes back to the pool.
-    await res.body.dump()
-    return res.statusCode
+  /** The request target of a callback URL, parsed once per URL (most calls share one). */
+  private targetOf(url: string): Target {
+    let target = this.targets.get(url)
+    if (!target) {
+      const u = new URL(url)
+      // Credentials in the URL (http://user:pass@host/…) become Basic auth, as node:http and curl do.
+      const auth = u.username || u.password ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined
+      target = { origin: u.origin, path: u.pathname + u.search, auth }
+      if (this.targets.size >= 1000) this.targets.clear()
+      this.targets.set(url, target)
+    }
+    return target
+  }
+
+  private post(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<number> {
+    const target = this.targetOf(url)
+    return new Promise<number>((resolve, reject) => {
+      // undici's dispatch API rather than request(): the answer's body is dropped as it arrives,
+      // without a stream per callback; the connection goes back to the pool at its end.
+      this.agent.dispatch(
+        { origin: target.origin, path: target.path, method: 'POST', headers: target.auth ? { ...headers, authorization: target.auth } : headers, body },
+        new StatusHandler(resolve, reject),
+      )
+    })
+  }
+}
+
+interface Target {
+  origin: string
+  path: string
+  auth: string | undefined
+}
+
+/** Keeps the final status of a response and ignores its body. */
+class StatusHandler implements Dispatcher.DispatchHandler {
+  private status = 0
+
+  constructor(
+    private readonly resolve: (status: number) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode
+  }
+
+  onResponseData(): void {}
+
+  onResponseEnd(): void {
+    this.resolve(this.status)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.reject(err)
   }
 }
 

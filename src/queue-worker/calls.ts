@@ -4,9 +4,11 @@
  * records are forgotten oldest first, so a long-running process does not grow without end.
  */
 import type { QueuedCall } from '../queue/types.js'
+import type { CallbackOutcome } from './callback.js'
 
 export type CallStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead-lettered'
 
+/** A call's status as `GET /system/async-function/CALL_ID` shows it. */
 export interface CallRecord {
   callId: string
   function: string
@@ -22,8 +24,47 @@ export interface CallRecord {
   nextAttemptAt?: string
   callbackUrl?: string
   /** Status of the callback POST once done, or the error that made it give up. */
-  callback?: { status?: number; error?: string; attempts: number }
+  callback?: CallbackOutcome
 }
+
+/**
+ * What is kept per call: times as epoch milliseconds, turned into ISO strings only when the
+ * status is read (thousands of calls a second are recorded, few are ever looked at). One
+ * class, so every record has the same shape.
+ */
+export class CallEntry {
+  status: CallStatus = 'queued'
+  attempts = 0
+  maxAttempts: number | undefined = undefined
+  lastStatus: number | undefined = undefined
+  startedAt: number | undefined = undefined
+  finishedAt: number | undefined = undefined
+  nextAttemptAt: number | undefined = undefined
+  callback: CallbackOutcome | undefined = undefined
+
+  constructor(
+    readonly callId: string,
+    readonly fn: string,
+    readonly submittedAt: number,
+    readonly callbackUrl: string | undefined,
+  ) {}
+
+  toJSON(): CallRecord {
+    const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString())
+    const record: CallRecord = { callId: this.callId, function: this.fn, status: this.status, attempts: this.attempts, submittedAt: iso(this.submittedAt) as string }
+    if (this.maxAttempts !== undefined) record.maxAttempts = this.maxAttempts
+    if (this.lastStatus !== undefined) record.lastStatus = this.lastStatus
+    if (this.startedAt !== undefined) record.startedAt = iso(this.startedAt)
+    if (this.finishedAt !== undefined) record.finishedAt = iso(this.finishedAt)
+    if (this.nextAttemptAt !== undefined) record.nextAttemptAt = iso(this.nextAttemptAt)
+    if (this.callbackUrl !== undefined) record.callbackUrl = this.callbackUrl
+    if (this.callback !== undefined) record.callback = this.callback
+    return record
+  }
+}
+
+/** Fields a status change may set; times in epoch milliseconds. */
+export type CallPatch = Partial<Pick<CallEntry, 'status' | 'attempts' | 'maxAttempts' | 'lastStatus' | 'startedAt' | 'finishedAt' | 'nextAttemptAt' | 'callback'>>
 
 export interface DeadLetter {
   call: QueuedCall
@@ -41,47 +82,59 @@ export function isTerminal(status: CallStatus): boolean {
 }
 
 export class CallStore {
-  private readonly records = new Map<string, CallRecord>()
+  private readonly records = new Map<string, CallEntry>()
   /** Finished call ids in the order they finished; Map keeps insertion order. */
   private readonly finished = new Map<string, true>()
 
   constructor(private readonly maxFinished = 10_000) {}
 
+  /** A call's status, as the API shows it. */
   get(id: string): CallRecord | undefined {
+    return this.records.get(id)?.toJSON()
+  }
+
+  /** The live record of a call, for the queue-worker to update. */
+  entry(id: string): CallEntry | undefined {
     return this.records.get(id)
   }
 
-  queued(call: QueuedCall): CallRecord {
+  queued(call: QueuedCall): CallEntry {
     this.finished.delete(call.id)
-    const record: CallRecord = { callId: call.id, function: call.function, status: 'queued', attempts: 0, submittedAt: new Date(call.submittedAt).toISOString() }
-    if (call.callbackUrl) record.callbackUrl = call.callbackUrl
-    this.records.set(call.id, record)
-    return record
+    const entry = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
+    this.records.set(call.id, entry)
+    return entry
   }
 
   /** The record of a call, created when another process (a shared JetStream) accepted it. */
-  ensure(call: QueuedCall): CallRecord {
+  ensure(call: QueuedCall): CallEntry {
     return this.records.get(call.id) ?? this.queued(call)
   }
 
-  update(id: string, patch: Partial<CallRecord>): void {
-    const record = this.records.get(id)
-    if (!record) return
-    Object.assign(record, patch)
-    if (isTerminal(record.status)) {
-      this.finished.delete(id)
-      this.finished.set(id, true)
-      while (this.finished.size > this.maxFinished) {
-        const oldest = this.finished.keys().next().value as string
-        this.finished.delete(oldest)
-        this.records.delete(oldest)
-      }
+  update(id: string, patch: CallPatch): void {
+    const entry = this.records.get(id)
+    if (!entry) return
+    Object.assign(entry, patch)
+    if (isTerminal(entry.status)) this.settled(entry)
+  }
+
+  /** Files a record that reached a final status among the recent ones, forgetting the oldest beyond the bound. */
+  settled(entry: CallEntry): void {
+    const id = entry.callId
+    if (this.records.get(id) !== entry) return
+    this.finished.delete(id)
+    this.finished.set(id, true)
+    if (this.finished.size > this.maxFinished) {
+      const oldest = this.finished.keys().next().value as string
+      this.finished.delete(oldest)
+      this.records.delete(oldest)
     }
   }
 
   /** Calls accepted and not finished. */
   unfinished(): CallRecord[] {
-    return [...this.records.values()].filter((r) => !isTerminal(r.status))
+    const out: CallRecord[] = []
+    for (const r of this.records.values()) if (!isTerminal(r.status)) out.push(r.toJSON())
+    return out
   }
 }
 

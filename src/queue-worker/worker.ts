@@ -13,7 +13,7 @@ import type { InvokeResult } from '../pool/replica.js'
 import type { Router } from '../router/router.js'
 import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
 import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
-import { CallStore, DeadLetters, type CallRecord, type CallStatus } from './calls.js'
+import { CallStore, DeadLetters, type CallEntry, type CallRecord, type CallStatus } from './calls.js'
 import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
 
 export interface QueueWorkerOptions {
@@ -57,8 +57,6 @@ export interface QueueWorkerCounters {
   callbacksFailed: number
 }
 
-const iso = (ms = Date.now()): string => new Date(ms).toISOString()
-
 function header(result: InvokeResult, name: string): string | undefined {
   for (const [k, v] of result.headers) if (k.toLowerCase() === name) return v
   return undefined
@@ -89,8 +87,11 @@ export class QueueWorker {
   private readonly freeDeliveries = new Map<string, number>()
   /** Per function: takes still resolving (a backend's `take` may be asynchronous). */
   private readonly taking = new Map<string, number>()
-  private readonly active = new Set<Promise<void>>()
+  /** Calls taken and not yet settled (their callback included). */
+  private executing = 0
   private readonly watched = new WeakSet<Deployment>()
+  /** Per function spec (a reload brings a new one): the retry settings with its annotations applied. */
+  private readonly settingsCache = new WeakMap<object, RetrySettings>()
   private readonly dirty = new Set<string>()
   private readonly pumping = new Set<string>()
   private scheduled: NodeJS.Immediate | undefined
@@ -120,11 +121,11 @@ export class QueueWorker {
   }
 
   /** Accepts an async call: 503 once shutting down, 429 when the queue is full. */
-  async submit(call: QueuedCall): Promise<CallRecord> {
+  async submit(call: QueuedCall): Promise<void> {
     if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     await this.queue.submit(call)
     this.counters.submitted++
-    return this.calls.queued(call)
+    this.calls.queued(call)
   }
 
   /** Puts a dead letter back on the queue with a fresh attempt count. */
@@ -132,11 +133,12 @@ export class QueueWorker {
     const letter = this.deadLetters.take(id)
     if (!letter) throw new FaasError('ERR_CALL_NOT_FOUND', `no dead letter with call id ${id}\n`, { internal: 'gateway' })
     try {
-      return await this.submit({ ...letter.call, submittedAt: Date.now() })
+      await this.submit({ ...letter.call, submittedAt: Date.now() })
     } catch (err) {
       this.deadLetters.add(letter)
       throw err
     }
+    return this.status(id)
   }
 
   status(id: string): CallRecord {
@@ -156,7 +158,7 @@ export class QueueWorker {
 
   /** True when nothing is queued, in flight, or waiting to be called back. */
   isIdle(): boolean {
-    if (this.active.size > 0) return false
+    if (this.executing > 0) return false
     for (const fn of this.queue.functions()) {
       const s = this.queue.stats(fn)
       if (s.pending > 0 || s.inflight > 0) return false
@@ -242,7 +244,7 @@ export class QueueWorker {
         this.running.set(fn, (this.running.get(fn) ?? 0) + 1)
         let msg: QueueMessage | undefined
         try {
-          msg = await this.queue.take(fn)
+          msg = this.queue.takeNow ? this.queue.takeNow(fn) : await this.queue.take(fn)
         } catch (err) {
           this.log(`queue-worker: taking a message for ${fn} failed: ${(err as Error).message}`)
         } finally {
@@ -252,7 +254,7 @@ export class QueueWorker {
           this.done(fn)
           break
         }
-        this.track(this.execute(fn, msg).finally(() => this.done(fn)))
+        void this.execute(fn, msg)
       }
     } finally {
       this.pumping.delete(fn)
@@ -266,32 +268,54 @@ export class QueueWorker {
     else this.running.set(fn, n)
   }
 
-  private track(p: Promise<void>): void {
-    // A backend failing to settle a message (JetStream connection lost) must not crash the
-    // process with an unhandled rejection; the message is redelivered by the backend.
-    const tracked: Promise<void> = p
-      .catch((err: unknown) => this.log(`queue-worker: ${(err as Error)?.message ?? String(err)}`))
-      .finally(() => this.active.delete(tracked))
-    this.active.add(tracked)
+  private settings(deployment: Deployment | undefined): RetrySettings {
+    if (!deployment?.spec.retry) return this.retry
+    let settings = this.settingsCache.get(deployment.spec)
+    if (!settings) {
+      settings = effectiveRetry(this.retry, deployment.spec.retry)
+      this.settingsCache.set(deployment.spec, settings)
+    }
+    return settings
   }
 
+  /** Runs one delivery to its end; never rejects. */
   private async execute(fn: string, msg: QueueMessage): Promise<void> {
+    this.executing++
+    try {
+      await this.attempt(fn, msg)
+    } catch (err) {
+      // A backend failing to settle a message (JetStream connection lost) must not crash the
+      // process with an unhandled rejection; the message is redelivered by the backend.
+      this.log(`queue-worker: ${(err as Error)?.message ?? String(err)}`)
+    } finally {
+      this.executing--
+      this.done(fn)
+    }
+  }
+
+  private async attempt(fn: string, msg: QueueMessage): Promise<void> {
     const { call } = msg
-    const attempt = msg.attempt - (this.freeDeliveries.get(call.id) ?? 0)
+    const free = this.freeDeliveries.size > 0 ? (this.freeDeliveries.get(call.id) ?? 0) : 0
+    const attempt = msg.attempt - free
     const deployment = this.router.deployments.get(fn)
-    const settings = effectiveRetry(this.retry, deployment?.spec.retry)
+    const settings = this.settings(deployment)
     const record = this.calls.ensure(call)
-    this.calls.update(call.id, { status: 'running', attempts: attempt, maxAttempts: settings.maxAttempts, ...(record.startedAt ? {} : { startedAt: iso() }) })
+    record.status = 'running'
+    record.attempts = attempt
+    record.maxAttempts = settings.maxAttempts
+    record.startedAt ??= Date.now()
     const started = performance.now()
     let result: InvokeResult
     try {
-      const d = this.router.resolve(fn)
-      const headers = { ...call.headers, 'x-call-id': call.id }
-      result = await this.router.invokeDeployment(d, { method: call.method, path: call.path, headers, body: call.body, callId: call.id })
+      const d = deployment ?? this.router.resolve(fn)
+      const headers = call.headers['x-call-id'] === call.id ? call.headers : { ...call.headers, 'x-call-id': call.id }
+      // A copy per attempt: the replica takes over the bytes it is sent, and a retry needs them again.
+      const body = call.body && call.body.byteLength > 0 ? call.body.slice() : null
+      result = await this.router.invokeDeployment(d, { method: call.method, path: call.path, headers, body, callId: call.id })
     } catch (err) {
       if (err instanceof FaasError && (err.code === 'ERR_POOL_SATURATED' || err.code === 'ERR_CLOSED') && !this.stopped) {
         // Lost the slot to a sync call, or the deployment was being replaced: not an attempt.
-        this.freeDeliveries.set(call.id, (this.freeDeliveries.get(call.id) ?? 0) + 1)
+        this.freeDeliveries.set(call.id, free + 1)
         this.calls.update(call.id, { status: 'queued', attempts: attempt - 1 })
         await msg.retry(err.code === 'ERR_CLOSED' ? 100 : 0)
         return
@@ -299,13 +323,12 @@ export class QueueWorker {
       result = errorResult(err)
     }
     const seconds = (performance.now() - started) / 1000
-    const internal = header(result, 'x-openfaas-internal') !== undefined
-    const retryable = isRetryable(result.status, internal, settings)
+    const retryable = isRetryable(result.status, header(result, 'x-openfaas-internal') !== undefined, settings)
     if (retryable && attempt < settings.maxAttempts && !this.stopped) {
       const delay = retryDelay(attempt, settings, parseRetryAfter(header(result, 'retry-after')))
       this.counters.retries++
       this.events.retried?.(fn)
-      this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: iso(Date.now() + delay) })
+      this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: Date.now() + delay })
       await msg.retry(delay)
       return
     }
@@ -321,17 +344,21 @@ export class QueueWorker {
       this.deadLetters.add({ call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() })
       this.log(`queue-worker: ${call.id} (${fn}) dead-lettered after ${attempt} attempt(s), last status ${result.status}`)
     }
-    this.freeDeliveries.delete(call.id)
+    if (free > 0) this.freeDeliveries.delete(call.id)
     this.counters.processed++
     this.events.processed?.(fn, status)
-    this.calls.update(call.id, { status, lastStatus: result.status, finishedAt: iso(), nextAttemptAt: undefined })
+    record.status = status
+    record.lastStatus = result.status
+    record.finishedAt = Date.now()
+    record.nextAttemptAt = undefined
+    this.calls.settled(record)
     // Callback before ack: a crash in between redelivers the call (at-least-once) instead of
     // losing its callback. The JetStream lease is kept alive while the callback is sent.
-    if (call.callbackUrl) await this.callback(call, result, seconds, attempt, settings)
+    if (call.callbackUrl) await this.callback(call, record, result, seconds, attempt, settings)
     await msg.ack()
   }
 
-  private async callback(call: QueuedCall, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
+  private async callback(call: QueuedCall, record: CallEntry, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
     const url = call.callbackUrl as string
     const headers = callbackHeaders(result.headers, {
       'X-Call-Id': call.id,
@@ -343,7 +370,7 @@ export class QueueWorker {
       'User-Agent': 'faasdev-queue-worker',
     })
     const outcome = await this.callbacks.send(url, headers, result.body)
-    this.calls.update(call.id, { callback: outcome })
+    record.callback = outcome
     const ok = outcome.status !== undefined && outcome.status < 400
     if (!ok) {
       this.counters.callbacksFailed++

@@ -36,6 +36,37 @@ export function callBytes(call: QueuedCall): number {
   return n
 }
 
+/** A taken message; settles once (ack or retry), later calls are no-ops. */
+class MemoryMessage implements QueueMessage {
+  readonly call: QueuedCall
+  readonly attempt: number
+  private settled = false
+
+  constructor(
+    private readonly owner: MemoryQueue,
+    private readonly fn: string,
+    private readonly q: FunctionQueue,
+    private readonly entry: Entry,
+  ) {
+    this.call = entry.call
+    this.attempt = entry.attempt
+  }
+
+  async ack(): Promise<void> {
+    if (this.settled) return
+    this.settled = true
+    this.owner.acked(this.fn, this.q, this.entry)
+  }
+
+  async retry(delayMs: number): Promise<void> {
+    if (this.settled) return
+    this.settled = true
+    this.owner.requeue(this.fn, this.q, this.entry, delayMs)
+  }
+
+  working(): void {}
+}
+
 export class MemoryQueue implements QueueBackend {
   readonly kind = 'memory' as const
   readonly maxMessages: number
@@ -78,42 +109,35 @@ export class MemoryQueue implements QueueBackend {
     const entry = q?.ready.shift()
     if (!q || !entry) return undefined
     q.inflight++
-    let settled = false
-    const settle = (): boolean => {
-      if (settled) return false
-      settled = true
-      q.inflight--
-      return true
+    return new MemoryMessage(this, fn, q, entry)
+  }
+
+  /** A taken message is done: it leaves the queue and its bounds. */
+  acked(fn: string, q: FunctionQueue, entry: Entry): void {
+    q.inflight--
+    this.messages--
+    this.bytes -= entry.bytes
+    this.forgetIfEmpty(fn, q)
+  }
+
+  /** A taken message goes back, at once or after its delay. */
+  requeue(fn: string, q: FunctionQueue, entry: Entry, delayMs: number): void {
+    q.inflight--
+    entry.attempt++
+    if (this.closing) return
+    if (delayMs <= 0) {
+      q.ready.push(entry)
+      this.notify(fn)
+      return
     }
-    return {
-      call: entry.call,
-      attempt: entry.attempt,
-      ack: async () => {
-        if (!settle()) return
-        this.messages--
-        this.bytes -= entry.bytes
-        this.forgetIfEmpty(fn, q)
-      },
-      retry: async (delayMs: number) => {
-        if (!settle()) return
-        entry.attempt++
-        if (this.closing) return
-        if (delayMs <= 0) {
-          q.ready.push(entry)
-          this.notify(fn)
-          return
-        }
-        q.delayed++
-        const timer = setTimeout(() => {
-          this.timers.delete(timer)
-          q.delayed--
-          q.ready.push(entry)
-          this.notify(fn)
-        }, delayMs)
-        this.timers.add(timer)
-      },
-      working: () => undefined,
-    }
+    q.delayed++
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      q.delayed--
+      q.ready.push(entry)
+      this.notify(fn)
+    }, delayMs)
+    this.timers.add(timer)
   }
 
   onReady(listener: (fn: string) => void): void {

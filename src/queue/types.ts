@@ -51,6 +51,8 @@ export interface QueueBackend {
   submit(call: QueuedCall): Promise<void>
   /** The next ready message for a function, FIFO, or undefined when none is ready now. */
   take(fn: string): Promise<QueueMessage | undefined>
+  /** `take` without the promise, for backends that hold their messages in memory. */
+  takeNow?(fn: string): QueueMessage | undefined
   /** Called when a function may have a message ready (after submit, or when a retry delay passes). */
   onReady(listener: (fn: string) => void): void
   /** Functions that have (or may have) messages. */

@@ -179,17 +179,18 @@ functions:
 `
 
 describe('async invocations: retries and dead letters', () => {
-  it('retries a 503 twice with backoff and calls back the success with X-Retry: 2', async () => {
+  it('retries a 503 twice with backoff, with the same body each time, and calls back the success with X-Retry: 2', async () => {
     const rt = await startRuntime(FLAKY)
     const cb = await callbackServer()
-    await submit(rt.url, 'flaky?fail=2', { 'x-callback-url': cb.url, 'x-call-id': 'flaky-1' })
+    await submit(rt.url, 'flaky?fail=2', { 'x-callback-url': cb.url, 'x-call-id': 'flaky-1' }, 'the same bytes on every attempt')
     await rt.idle()
     expect(cb.received).toHaveLength(1)
     const got = cb.received[0]!
     expect(got.headers['x-function-status']).toBe('200')
     expect(got.headers['x-retry']).toBe('2')
     expect(got.headers['x-retry-max']).toBe('2')
-    const times = (JSON.parse(got.body) as { attempts: number[] }).attempts
+    const { attempts: times, body } = JSON.parse(got.body) as { attempts: number[]; body: string }
+    expect(body).toBe('the same bytes on every attempt')
     expect(times).toHaveLength(3)
     // Equal jitter: at least half of 50 ms, then of 100 ms.
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(20)

@@ -13,10 +13,14 @@ export interface Context {
 }
 
 function toRequest({ message }: CallInput): Request {
-  const headers = new Headers()
-  for (const [k, v] of Object.entries(message.headers)) {
-    if (Array.isArray(v)) for (const item of v) headers.append(k, item)
-    else headers.set(k, v)
+  // Name/value pairs go into the Request's own headers in one pass (a Headers object first
+  // would be filled, then copied).
+  const headers: [string, string][] = []
+  const given = message.headers
+  for (const k in given) {
+    const v = given[k]
+    if (Array.isArray(v)) for (const item of v) headers.push([k, item])
+    else if (v !== undefined) headers.push([k, v])
   }
   const host = typeof message.headers.host === 'string' ? message.headers.host : 'localhost'
   const hasBody = message.body !== null && message.method !== 'GET' && message.method !== 'HEAD'
