@@ -3,6 +3,7 @@
  * `GET /system/async-function/CALL_ID`) and the dead letters. Both are bounded: finished
  * records are forgotten oldest first, so a long-running process does not grow without end.
  */
+import { Deque } from '../queue/deque.js'
 import type { QueuedCall } from '../queue/types.js'
 import type { CallbackOutcome } from './callback.js'
 
@@ -41,6 +42,8 @@ export class CallEntry {
   finishedAt: number | undefined = undefined
   nextAttemptAt: number | undefined = undefined
   callback: CallbackOutcome | undefined = undefined
+  /** Times this record sits in the store's finished list. */
+  filed = 0
 
   constructor(
     readonly callId: string,
@@ -83,8 +86,13 @@ export function isTerminal(status: CallStatus): boolean {
 
 export class CallStore {
   private readonly records = new Map<string, CallEntry>()
-  /** Finished call ids in the order they finished; Map keeps insertion order. */
-  private readonly finished = new Map<string, true>()
+  /**
+   * Records in the order they finished, oldest first. A deque, not a Map: evicting a Map's
+   * oldest key walks past every key deleted before it, which made each finished call cost
+   * more the longer the process ran. A record filed again (a replayed call) is skipped when
+   * its older filing comes up.
+   */
+  private readonly finished = new Deque<CallEntry>()
 
   constructor(private readonly maxFinished = 10_000) {}
 
@@ -99,7 +107,6 @@ export class CallStore {
   }
 
   queued(call: QueuedCall): CallEntry {
-    this.finished.delete(call.id)
     const entry = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
     this.records.set(call.id, entry)
     return entry
@@ -119,14 +126,13 @@ export class CallStore {
 
   /** Files a record that reached a final status among the recent ones, forgetting the oldest beyond the bound. */
   settled(entry: CallEntry): void {
-    const id = entry.callId
-    if (this.records.get(id) !== entry) return
-    this.finished.delete(id)
-    this.finished.set(id, true)
-    if (this.finished.size > this.maxFinished) {
-      const oldest = this.finished.keys().next().value as string
-      this.finished.delete(oldest)
-      this.records.delete(oldest)
+    if (this.records.get(entry.callId) !== entry) return
+    entry.filed++
+    this.finished.push(entry)
+    while (this.finished.length > this.maxFinished) {
+      const oldest = this.finished.shift() as CallEntry
+      oldest.filed--
+      if (oldest.filed === 0 && isTerminal(oldest.status) && this.records.get(oldest.callId) === oldest) this.records.delete(oldest.callId)
     }
   }
 
