@@ -19,7 +19,7 @@ function flush(): void {
 
 port.on('message', (msg: ToCallbackThread) => {
   for (const { id, url, headers, body } of msg.batch) {
-    void client.send(url, headers, body).then((outcome) => {
+    client.send(url, headers, body, (outcome) => {
       if (done.push({ id, outcome }) === 1) setImmediate(flush)
     })
   }

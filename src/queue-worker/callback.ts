@@ -12,7 +12,8 @@ import { Worker } from 'node:worker_threads'
 import { Agent, type Dispatcher } from 'undici'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 
-export type CallbackHeaders = Record<string, string | string[]>
+/** Header names and values in turn (`[name, value, name, value…]`), the form undici takes as is and that crosses to the thread cheaply. */
+export type CallbackHeaders = string[]
 
 export interface CallbackOptions {
   /** Tries in total. @default 3 */
@@ -32,17 +33,16 @@ export interface CallbackOutcome {
 }
 
 
-/** The function's response headers, then the queue-worker's own on top. */
+/** The function's response headers, then the queue-worker's own (which replace any of the same name). */
 export function callbackHeaders(result: [string, string][], own: Record<string, string>): CallbackHeaders {
-  const headers: CallbackHeaders = {}
+  const headers: CallbackHeaders = []
   for (const [k, v] of result) {
     const key = k.toLowerCase()
     // undici refuses to send `expect`; it describes a request anyway, not a response.
-    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect') continue
-    const prev = headers[key]
-    headers[key] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [String(prev)]), v]
+    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect' || Object.hasOwn(own, key)) continue
+    headers.push(key, v)
   }
-  for (const [k, v] of Object.entries(own)) headers[k.toLowerCase()] = v
+  for (const k in own) headers.push(k, own[k] as string)
   return headers
 }
 
@@ -61,22 +61,33 @@ export class CallbackClient {
     })
   }
 
-  async send(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<CallbackOutcome> {
-    let wait = this.options.initialWaitMs
-    let last: CallbackOutcome = { attempts: 0 }
-    for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
-      try {
-        const status = await this.post(url, headers, body)
-        last = { status, attempts: attempt }
-        if (status < 500 && status !== 429 && status !== 408) return last
-      } catch (err) {
-        last = { error: describe(err), attempts: attempt }
-      }
-      if (attempt === this.options.attempts) break
-      await new Promise((resolve) => setTimeout(resolve, wait))
-      wait *= 2
+  /** Sends one callback, with its retries; `done` gets the outcome (never an exception). */
+  send(url: string, headers: CallbackHeaders, body: Uint8Array, done: (outcome: CallbackOutcome) => void): void {
+    let target: Target
+    try {
+      target = this.targetOf(url)
+    } catch (err) {
+      done({ error: describe(err), attempts: 0 })
+      return
     }
-    return last
+    const sent = target.auth ? [...withoutHeader(headers, 'authorization'), 'authorization', target.auth] : headers
+    let wait = this.options.initialWaitMs
+    // Callbacks and no promises: this runs for every async call.
+    const attempt = (n: number): void => {
+      const finish = (status: number, err?: unknown): void => {
+        const outcome: CallbackOutcome = err ? { error: describe(err), attempts: n } : { status, attempts: n }
+        const retry = err !== undefined || status >= 500 || status === 429 || status === 408
+        if (!retry || n >= this.options.attempts) return done(outcome)
+        setTimeout(() => attempt(n + 1), wait)
+        wait *= 2
+      }
+      try {
+        this.agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers: sent, body }, new StatusHandler(finish))
+      } catch (err) {
+        finish(0, err)
+      }
+    }
+    attempt(1)
   }
 
   /** The request target of a callback URL, parsed once per URL (most calls share one). */
@@ -92,18 +103,6 @@ export class CallbackClient {
     }
     return target
   }
-
-  private post(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<number> {
-    const target = this.targetOf(url)
-    return new Promise<number>((resolve, reject) => {
-      // undici's dispatch API rather than request(): the answer's body is dropped as it arrives,
-      // without a stream per callback; the connection goes back to the pool at its end.
-      this.agent.dispatch(
-        { origin: target.origin, path: target.path, method: 'POST', headers: target.auth ? { ...headers, authorization: target.auth } : headers, body },
-        new StatusHandler(resolve, reject),
-      )
-    })
-  }
 }
 
 interface Target {
@@ -112,14 +111,21 @@ interface Target {
   auth: string | undefined
 }
 
-/** Keeps the final status of a response and ignores its body. */
+function withoutHeader(headers: CallbackHeaders, name: string): CallbackHeaders {
+  const out: CallbackHeaders = []
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== name) out.push(headers[i] as string, headers[i + 1] as string)
+  return out
+}
+
+/**
+ * undici's dispatch API rather than request(): the final status is kept and the answer's body
+ * dropped as it arrives, without a stream per callback; the connection goes back to the pool.
+ */
 class StatusHandler implements Dispatcher.DispatchHandler {
   private status = 0
+  private settled = false
 
-  constructor(
-    private readonly resolve: (status: number) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
+  constructor(private readonly done: (status: number, err?: Error) => void) {}
 
   onRequestStart(): void {}
 
@@ -130,11 +136,15 @@ class StatusHandler implements Dispatcher.DispatchHandler {
   onResponseData(): void {}
 
   onResponseEnd(): void {
-    this.resolve(this.status)
+    if (this.settled) return
+    this.settled = true
+    this.done(this.status)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.reject(err)
+    if (this.settled) return
+    this.settled = true
+    this.done(this.status, err)
   }
 }
 
