@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { QueueWorker } from '../queue-worker/worker.js'
-import type { DeadLetter } from '../queue-worker/calls.js'
+import { redactUrl, type DeadLetter } from '../queue-worker/calls.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { splitName, type Router } from '../router/router.js'
 import { callIdOf, startTimeHeader, subPath } from './app.js'
@@ -55,7 +55,7 @@ function deadLetterJson(l: DeadLetter): Record<string, unknown> {
     lastBody: new TextDecoder().decode(l.lastBody.subarray(0, 64 * 1024)),
     submittedAt: new Date(l.call.submittedAt).toISOString(),
     deadLetteredAt: new Date(l.deadLetteredAt).toISOString(),
-    ...(l.call.callbackUrl ? { callbackUrl: l.call.callbackUrl } : {}),
+    ...(l.call.callbackUrl ? { callbackUrl: redactUrl(l.call.callbackUrl) } : {}),
   }
 }
 

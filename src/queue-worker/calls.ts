@@ -9,6 +9,19 @@ import type { CallbackOutcome } from './callback.js'
 
 export type CallStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead-lettered'
 
+/** A URL as the status API shows it: a password in it is replaced by `***`. */
+export function redactUrl(url: string): string {
+  if (!url.includes('@')) return url
+  try {
+    const u = new URL(url)
+    if (!u.password) return url
+    u.password = '***'
+    return u.href
+  } catch {
+    return url
+  }
+}
+
 /** A call's status as `GET /system/async-function/CALL_ID` shows it. */
 export interface CallRecord {
   callId: string
@@ -60,7 +73,7 @@ export class CallEntry {
     if (this.startedAt !== undefined) record.startedAt = iso(this.startedAt)
     if (this.finishedAt !== undefined) record.finishedAt = iso(this.finishedAt)
     if (this.nextAttemptAt !== undefined) record.nextAttemptAt = iso(this.nextAttemptAt)
-    if (this.callbackUrl !== undefined) record.callbackUrl = this.callbackUrl
+    if (this.callbackUrl !== undefined) record.callbackUrl = redactUrl(this.callbackUrl)
     if (this.callback !== undefined) record.callback = this.callback
     return record
   }

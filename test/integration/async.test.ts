@@ -39,6 +39,23 @@ describe('async invocations: submit', () => {
     expect(status).toMatchObject({ function: 'echo', status: 'succeeded', attempts: 1, lastStatus: 200 })
   })
 
+  it('sends credentials in the callback URL as Basic auth (not shown by the status API), and the function\'s own headers', async () => {
+    const rt = await startRuntime(ECHO)
+    const cb = await callbackServer()
+    const withCredentials = cb.url.replace('http://', 'http://hook:p%40ss@')
+    await submit(rt.url, 'echo', { 'x-callback-url': withCredentials, 'x-call-id': 'auth-1' }, 'x')
+    await rt.idle()
+    expect(cb.received).toHaveLength(1)
+    const got = cb.received[0]!
+    expect(got.headers.authorization).toBe(`Basic ${Buffer.from('hook:p@ss').toString('base64')}`)
+    expect(got.headers['x-echo']).toBe('yes')
+    expect(got.headers['x-call-id']).toBe('auth-1')
+    const status = (await (await fetch(`${rt.url}/system/async-function/auth-1`)).json()) as Record<string, unknown>
+    expect(status).toMatchObject({ status: 'succeeded', callback: { status: 200, attempts: 1 } })
+    // The status API does not show the password.
+    expect(status.callbackUrl).toBe(withCredentials.replace('p%40ss', '***'))
+  })
+
   it('refuses other methods (405), unknown functions (404) and callback URLs that are not http(s) (400)', async () => {
     const rt = await startRuntime(ECHO)
     for (const method of ['GET', 'PUT', 'DELETE']) {
