@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { startRuntime, waitFor } from '../helpers.js'
 
 describe('gateway and replicas', () => {
@@ -22,6 +22,42 @@ functions:
     expect(json.path).toBe('/')
     expect(root.headers.get('x-call-id')).toBe(json.callId)
     expect(json.callId).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('gives fetch-style handlers a Request that behaves as one: read, cloned, copied and passed to fetch()', async () => {
+    const { createServer } = await import('node:http')
+    const upstream = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => res.end(`${req.method} ${req.headers['x-test']} ${Buffer.concat(chunks).toString()}`))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => upstream.close(() => resolve())))
+    const rt = await startRuntime(`
+functions:
+  req:
+    lang: typescript
+    handler: @/request-api
+`)
+    const res = await fetch(`${rt.url}/function/req/x`, { method: 'POST', body: 'payload', headers: { 'x-test': 'yes' } })
+    expect(res.status, await res.clone().text()).toBe(200)
+    expect(await res.json()).toEqual({
+      isRequest: true,
+      tag: '[object Request]',
+      method: 'POST',
+      path: '/x',
+      header: 'yes',
+      signal: true,
+      copyMethod: 'POST',
+      copyHeader: 'yes',
+      cloneBody: 'payload',
+      copyBody: 'payload',
+      body: 'payload',
+      bodyUsed: true,
+    })
+    const address = upstream.address() as { port: number }
+    const forwarded = await fetch(`${rt.url}/function/req/y?upstream=${encodeURIComponent(`http://127.0.0.1:${address.port}/`)}`, { method: 'PUT', body: 'forwarded body', headers: { 'x-test': 'fwd' } })
+    expect(await forwarded.json()).toMatchObject({ method: 'PUT', upstream: 'PUT fwd forwarded body' })
   })
 
   it('answers 404 with a message for unknown functions and 413 above --max-body', async () => {

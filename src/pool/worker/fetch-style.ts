@@ -1,3 +1,4 @@
+import type { InvokeMessage } from '../protocol.js'
 import type { CallInput, CallOutput } from './entry.js'
 
 const encoder = new TextEncoder()
@@ -12,23 +13,119 @@ export interface Context {
   signal: AbortSignal
 }
 
-function toRequest({ message }: CallInput): Request {
+function headerPairs(message: InvokeMessage): [string, string][] {
   // Name/value pairs go into the Request's own headers in one pass (a Headers object first
   // would be filled, then copied).
-  const headers: [string, string][] = []
+  const pairs: [string, string][] = []
   const given = message.headers
   for (const k in given) {
     const v = given[k]
-    if (Array.isArray(v)) for (const item of v) headers.push([k, item])
-    else if (v !== undefined) headers.push([k, v])
+    if (Array.isArray(v)) for (const item of v) pairs.push([k, item])
+    else if (v !== undefined) pairs.push([k, v])
   }
+  return pairs
+}
+
+function urlOf(message: InvokeMessage): string {
   const host = typeof message.headers.host === 'string' ? message.headers.host : 'localhost'
+  return `http://${host}${message.path}`
+}
+
+function buildRequest(message: InvokeMessage, url: string, headers: HeadersInit): Request {
   const hasBody = message.body !== null && message.method !== 'GET' && message.method !== 'HEAD'
-  return new Request(`http://${host}${message.path}`, {
-    method: message.method,
-    headers,
-    body: hasBody ? (message.body as Uint8Array<ArrayBuffer>) : null,
+  return new Request(url, { method: message.method, headers, body: hasBody ? (message.body as Uint8Array<ArrayBuffer>) : null })
+}
+
+/**
+ * Making a WHATWG Request costs Node about 10 µs and leaves garbage that outlives a young
+ * collection, several times what a trivial handler costs; many handlers only read the method,
+ * URL and headers, or nothing. So a handler gets a Request whose `method`, `url` and `headers`
+ * are answered directly and which makes the real Request on first use of anything else (the
+ * body, `clone()`, `signal`…), and forwards to it. It is `instanceof Request`, and undici
+ * (`fetch(req)`, `new Request(req)`) reads the real one's internals through it; where that
+ * does not hold (checked once, below) every call gets a real Request as before.
+ */
+const kMessage = Symbol('faasdev.message')
+const kUrl = Symbol('faasdev.url')
+const kHeaders = Symbol('faasdev.headers')
+const kReal = Symbol('faasdev.request')
+
+interface LazyState {
+  [kMessage]: InvokeMessage
+  [kUrl]: string
+  [kHeaders]: Headers | undefined
+  [kReal]: Request | undefined
+}
+
+function real(self: LazyState): Request {
+  // Headers read earlier are the ones the real Request starts from.
+  self[kReal] ??= buildRequest(self[kMessage], self[kUrl], self[kHeaders] ?? headerPairs(self[kMessage]))
+  return self[kReal]
+}
+
+const lazyPrototype: object = (() => {
+  const proto = Object.create(Request.prototype) as Record<PropertyKey, unknown>
+  Object.defineProperties(proto, {
+    method: {
+      get(this: LazyState) {
+        return this[kMessage].method
+      },
+    },
+    url: {
+      get(this: LazyState) {
+        return this[kUrl]
+      },
+    },
+    headers: {
+      get(this: LazyState) {
+        this[kHeaders] ??= this[kReal]?.headers ?? new Headers(headerPairs(this[kMessage]))
+        return this[kHeaders]
+      },
+    },
+    [Symbol.for('nodejs.util.inspect.custom')]: {
+      value(this: LazyState, _depth: number, options: object, inspect: (v: unknown, o: object) => string) {
+        return inspect(real(this), options)
+      },
+    },
   })
+  for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(Request.prototype))) {
+    if (key === 'constructor' || key in { method: 1, url: 1, headers: 1 }) continue
+    if (d.get) Object.defineProperty(proto, key, { get: function (this: LazyState) { return Reflect.get(real(this), key) } })
+    else if (typeof d.value === 'function') {
+      const method = d.value as (...args: unknown[]) => unknown
+      Object.defineProperty(proto, key, { value: function (this: LazyState, ...args: unknown[]) { return method.apply(real(this), args) } })
+    }
+  }
+  // undici keeps a Request's state under symbols; reading them through here reads the real one's.
+  for (const sym of Object.getOwnPropertySymbols(new Request('http://localhost/'))) {
+    Object.defineProperty(proto, sym, { get: function (this: LazyState) { return Reflect.get(real(this), sym) } })
+  }
+  return proto
+})()
+
+function lazyRequest(message: InvokeMessage): Request {
+  const self = Object.create(lazyPrototype) as LazyState
+  self[kMessage] = message
+  self[kUrl] = urlOf(message)
+  self[kHeaders] = undefined
+  self[kReal] = undefined
+  return self as unknown as Request
+}
+
+/** Whether this Node's Request accepts the lazy one everywhere a Request goes. */
+const lazyWorks: boolean = (() => {
+  try {
+    const message = { t: 'invoke', id: 0, method: 'POST', path: '/p?q=1', headers: { host: 'h', 'x-a': 'b' }, body: new TextEncoder().encode('x'), callId: '' } as InvokeMessage
+    const copy = new Request(lazyRequest(message))
+    const probe = lazyRequest(message)
+    return probe instanceof Request && copy.method === 'POST' && copy.url === 'http://h/p?q=1' && copy.headers.get('x-a') === 'b' && probe.headers.get('x-a') === 'b' && probe.signal instanceof AbortSignal
+  } catch {
+    return false
+  }
+})()
+
+function toRequest({ message }: CallInput): Request {
+  return lazyWorks ? lazyRequest(message) : buildRequest(message, urlOf(message), headerPairs(message))
 }
 
 export async function toOutput(value: unknown): Promise<CallOutput> {
