@@ -31,7 +31,8 @@ export interface ReplicaOptions {
 interface Pending {
   resolve: (r: InvokeResult) => void
   reject: (e: FaasError) => void
-  timer: NodeJS.Timeout | undefined
+  /** performance.now() past which the call has timed out. */
+  deadline: number
 }
 
 /**
@@ -65,6 +66,7 @@ export class Replica extends EventEmitter {
   /** Calls waiting for the end of this event-loop turn to go to the worker together. */
   private outbox: InvokeMessage[] = []
   private outboxTransfer = new Set<ArrayBuffer>()
+  private timeoutTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: ReplicaOptions) {
     super()
@@ -130,6 +132,8 @@ export class Replica extends EventEmitter {
           (wasStarting ? 'start-failed' : (lastError as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : lastError ? 'crash' : 'exit')
         this.exitReason = reason
         this.state = 'stopped'
+        if (this.timeoutTimer) clearTimeout(this.timeoutTimer)
+        this.timeoutTimer = undefined
         const detail = lastError ? `: ${lastError.message}` : code ? ` with code ${code}` : ''
         const message = reason === 'start-failed' ? `replica ${this.name} failed to start${detail}` : `replica ${this.name} stopped (${reason})${detail}`
         failStart(new FaasError('ERR_REPLICA_START_FAILED', message, { internal: 'of-watchdog', cause: lastError }))
@@ -156,9 +160,9 @@ export class Replica extends EventEmitter {
     this.inflight++
     this.started++
     return new Promise<InvokeResult>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, timer: undefined }
-      if (this.execTimeoutMs > 0) pending.timer = setTimeout(() => this.timeout(id), this.execTimeoutMs)
+      const pending: Pending = { resolve, reject, deadline: performance.now() + this.execTimeoutMs }
       this.pending.set(id, pending)
+      if (this.execTimeoutMs > 0) this.timeoutTimer ??= setTimeout(this.sweep, this.execTimeoutMs)
       const message: InvokeMessage = { t: 'invoke', id, ...request }
       if (request.body && request.body.byteLength > 0) this.outboxTransfer.add(request.body.buffer as ArrayBuffer)
       // Under load many calls arrive in one turn of the event loop; each postMessage would
@@ -197,10 +201,29 @@ export class Replica extends EventEmitter {
   }
 
   private settle(id: number, p: Pending): void {
-    if (p.timer) clearTimeout(p.timer)
     this.pending.delete(id)
     this.inflight--
     this.emit('idle-slot', this)
+  }
+
+  /**
+   * Times out the calls past their deadline. One timer per replica, not one per call: every
+   * call has the same limit, so the oldest pending call (the first in the map) is due first.
+   */
+  private readonly sweep = (): void => {
+    this.timeoutTimer = undefined
+    const now = performance.now()
+    const due: number[] = []
+    let next: number | undefined
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) {
+        next = p.deadline
+        break
+      }
+      due.push(id)
+    }
+    for (const id of due) this.timeout(id)
+    if (next !== undefined && this.state !== 'stopped') this.timeoutTimer = setTimeout(this.sweep, Math.max(1, next - now))
   }
 
   private timeout(id: number): void {
