@@ -18,6 +18,14 @@ export interface MetricsSource {
   queueStats?: () => Iterable<QueueFunctionStats>
 }
 
+interface FunctionTally {
+  labels: { function_name: string }
+  started: number
+  inflight: number
+  completed: number
+  byCode: Map<number, { labels: { function_name: string; code: string }; count: number }>
+}
+
 export type RestartReason = 'oom' | 'crash' | 'timeout' | 'exit'
 
 /** OpenFaaS labels functions `NAME.NAMESPACE` (faas-cli and Grafana dashboards expect it). */
@@ -30,12 +38,12 @@ export const functionLabel = (name: string): string => `${name}.${DEFAULT_NAMESP
  */
 export class Metrics {
   readonly registry = new Registry()
-  private readonly completed = new Map<string, number>()
+  /** Per function: calls started, in flight, and completed by status. */
+  private readonly tallies = new Map<string, FunctionTally>()
+  /** Per queue: async messages processed. */
+  private readonly processed = new Map<string, number>()
   private readonly invocations: Counter<'function_name' | 'code'>
   private readonly seconds: Histogram<'function_name' | 'code'>
-  private readonly started: Counter<'function_name'>
-  private readonly inflight: Gauge<'function_name'>
-  private readonly processed: Counter<'queue_name'>
   private readonly retries: Counter<'function_name'>
   private readonly deadLetters: Counter<'function_name'>
   private readonly restarts: Counter<'function_name' | 'reason'>
@@ -45,7 +53,19 @@ export class Metrics {
   constructor(source: MetricsSource) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.invocations = new Counter({ name: 'gateway_function_invocation_total', help: 'Function calls completed, sync and async, by status code', labelNames: ['function_name', 'code'], registers })
+    // The per-call counts are kept in plain numbers (below) and handed to prom-client at scrape
+    // time: thousands of calls a second would otherwise each hash their labels five times.
+    const tallies = this.tallies
+    this.invocations = new Counter({
+      name: 'gateway_function_invocation_total',
+      help: 'Function calls completed, sync and async, by status code',
+      labelNames: ['function_name', 'code'],
+      registers,
+      collect() {
+        this.reset()
+        for (const t of tallies.values()) for (const c of t.byCode.values()) this.inc(c.labels, c.count)
+      },
+    })
     this.seconds = new Histogram({
       name: 'gateway_functions_seconds',
       help: 'Function call duration in seconds',
@@ -53,8 +73,26 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     })
-    this.started = new Counter({ name: 'gateway_function_invocation_started', help: 'Function calls started', labelNames: ['function_name'], registers })
-    this.inflight = new Gauge({ name: 'gateway_function_invocation_inflight', help: 'Function calls in flight (including those held for a cold start)', labelNames: ['function_name'], registers })
+    new Counter({
+      name: 'gateway_function_invocation_started',
+      help: 'Function calls started',
+      labelNames: ['function_name'],
+      registers,
+      collect() {
+        this.reset()
+        for (const t of tallies.values()) this.inc(t.labels, t.started)
+      },
+    })
+    new Gauge({
+      name: 'gateway_function_invocation_inflight',
+      help: 'Function calls in flight (including those held for a cold start)',
+      labelNames: ['function_name'],
+      registers,
+      collect() {
+        this.reset()
+        for (const t of tallies.values()) this.set(t.labels, t.inflight)
+      },
+    })
 
     // Replica numbers are read from the deployments at scrape time: nothing to keep in sync.
     new Gauge({
@@ -107,7 +145,17 @@ export class Metrics {
         for (const q of source.queueStats?.() ?? []) this.set({ queue_name: q.queue, function_name: functionLabel(q.function) }, q.inflight)
       },
     })
-    this.processed = new Counter({ name: 'queue_worker_messages_processed_total', help: 'Async messages processed (succeeded, failed or dead-lettered)', labelNames: ['queue_name'], registers })
+    const processed = this.processed
+    new Counter({
+      name: 'queue_worker_messages_processed_total',
+      help: 'Async messages processed (succeeded, failed or dead-lettered)',
+      labelNames: ['queue_name'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [queue_name, n] of processed) this.inc({ queue_name }, n)
+      },
+    })
     this.retries = new Counter({ name: 'faasdev_retries_total', help: 'Async call attempts retried', labelNames: ['function_name'], registers })
     this.deadLetters = new Counter({ name: 'faasdev_dead_letters_total', help: 'Async calls dead-lettered after their last attempt', labelNames: ['function_name'], registers })
     this.restarts = new Counter({ name: 'faasdev_replica_restarts_total', help: 'Replicas replaced after dying, by reason', labelNames: ['function_name', 'reason'], registers })
@@ -121,46 +169,43 @@ export class Metrics {
     })
   }
 
-  /** Label sets per function and per function and status, made once: every call updates five metrics. */
-  private readonly labelSets = new Map<string, { byName: { function_name: string }; byCode: Map<number, { function_name: string; code: string }> }>()
-
-  private labelsOf(name: string): { byName: { function_name: string }; byCode: Map<number, { function_name: string; code: string }> } {
-    let sets = this.labelSets.get(name)
-    if (!sets) {
-      sets = { byName: { function_name: functionLabel(name) }, byCode: new Map() }
-      this.labelSets.set(name, sets)
+  private tally(name: string): FunctionTally {
+    let t = this.tallies.get(name)
+    if (!t) {
+      t = { labels: { function_name: functionLabel(name) }, started: 0, inflight: 0, completed: 0, byCode: new Map() }
+      this.tallies.set(name, t)
     }
-    return sets
+    return t
   }
 
   /** The router hooks: every call, sync or async, passes here exactly once. */
   readonly observer: CallObserver = {
     started: (name) => {
-      const labels = this.labelsOf(name).byName
-      this.started.inc(labels)
-      this.inflight.inc(labels)
+      const t = this.tally(name)
+      t.started++
+      t.inflight++
     },
     finished: (name, status, seconds) => {
-      const sets = this.labelsOf(name)
-      let labels = sets.byCode.get(status)
-      if (!labels) {
-        labels = { function_name: sets.byName.function_name, code: String(status) }
-        sets.byCode.set(status, labels)
+      const t = this.tally(name)
+      t.inflight--
+      t.completed++
+      let c = t.byCode.get(status)
+      if (!c) {
+        c = { labels: { function_name: t.labels.function_name, code: String(status) }, count: 0 }
+        t.byCode.set(status, c)
       }
-      this.inflight.dec(sets.byName)
-      this.invocations.inc(labels)
-      this.seconds.observe(labels, seconds)
-      this.completed.set(name, (this.completed.get(name) ?? 0) + 1)
+      c.count++
+      this.seconds.observe(c.labels, seconds)
     },
   }
 
   /** Completed calls of one function, any status: OpenFaaS's `invocationCount`. */
   invocationCount(name: string): number {
-    return this.completed.get(name) ?? 0
+    return this.tallies.get(name)?.completed ?? 0
   }
 
   queueProcessed(queueName: string): void {
-    this.processed.inc({ queue_name: queueName })
+    this.processed.set(queueName, (this.processed.get(queueName) ?? 0) + 1)
   }
 
   retry(name: string): void {

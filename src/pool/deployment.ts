@@ -77,7 +77,17 @@ export class Deployment extends EventEmitter {
   }
 
   /** Sends one call to the least-loaded ready replica: 429 when all are full, held at 0 replicas. */
-  async invoke(request: InvokeRequest): Promise<InvokeResult> {
+  invoke(request: InvokeRequest): Promise<InvokeResult> {
+    // The common case without an async frame: a ready replica has a free slot.
+    const replica = this.closing ? undefined : this.pick()
+    if (replica) {
+      this.startedTotal++
+      return replica.invoke(request)
+    }
+    return this.invokeWhenReady(request)
+  }
+
+  private async invokeWhenReady(request: InvokeRequest): Promise<InvokeResult> {
     for (;;) {
       if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
       const replica = this.pick()
