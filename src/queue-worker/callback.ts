@@ -35,14 +35,17 @@ export interface CallbackOutcome {
 
 /** The function's response headers, then the queue-worker's own (which replace any of the same name). */
 export function callbackHeaders(result: [string, string][], own: Record<string, string>): CallbackHeaders {
+  const ownNames: string[] = []
+  for (const k in own) ownNames.push(k.toLowerCase())
   const headers: CallbackHeaders = []
   for (const [k, v] of result) {
     const key = k.toLowerCase()
     // undici refuses to send `expect`; it describes a request anyway, not a response.
-    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect' || Object.hasOwn(own, key)) continue
+    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect' || ownNames.includes(key)) continue
     headers.push(key, v)
   }
-  for (const k in own) headers.push(k, own[k] as string)
+  let i = 0
+  for (const k in own) headers.push(ownNames[i++] as string, own[k] as string)
   return headers
 }
 
