@@ -138,7 +138,7 @@ export class Replica extends EventEmitter {
         const message = reason === 'start-failed' ? `replica ${this.name} failed to start${detail}` : `replica ${this.name} stopped (${reason})${detail}`
         failStart(new FaasError('ERR_REPLICA_START_FAILED', message, { internal: 'of-watchdog', cause: lastError }))
         for (const [id, p] of this.pending) {
-          this.settle(id, p)
+          this.settle(id)
           p.reject(new FaasError('ERR_REPLICA_CRASHED', `${message}\n`, { internal: 'of-watchdog' }))
         }
         for (const done of this.pings.values()) done()
@@ -187,7 +187,7 @@ export class Replica extends EventEmitter {
       for (const call of calls) {
         const p = this.pending.get(call.id)
         if (!p) continue
-        this.settle(call.id, p)
+        this.settle(call.id)
         p.reject(new FaasError('ERR_INTERNAL', `could not hand the call to replica ${this.name}: ${(err as Error).message}\n`, { internal: 'of-watchdog' }))
       }
     }
@@ -196,11 +196,11 @@ export class Replica extends EventEmitter {
   private result(msg: ResultMessage): void {
     const p = this.pending.get(msg.id)
     if (!p) return
-    this.settle(msg.id, p)
+    this.settle(msg.id)
     p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
   }
 
-  private settle(id: number, p: Pending): void {
+  private settle(id: number): void {
     this.pending.delete(id)
     this.inflight--
     this.emit('idle-slot', this)
@@ -229,7 +229,7 @@ export class Replica extends EventEmitter {
   private timeout(id: number): void {
     const p = this.pending.get(id)
     if (!p) return
-    this.settle(id, p)
+    this.settle(id)
     p.reject(new FaasError('ERR_INVOKE_TIMEOUT', '', { internal: 'of-watchdog', emptyBody: true }))
     this.post({ t: 'abort', id })
     // A handler that ignores its AbortSignal is fine; one that blocks the event loop is not.
