@@ -89,7 +89,7 @@ const lazyPrototype: object = (() => {
     },
   })
   for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(Request.prototype))) {
-    if (key === 'constructor' || key in { method: 1, url: 1, headers: 1 }) continue
+    if (key === 'constructor' || key === 'method' || key === 'url' || key === 'headers') continue
     if (d.get) Object.defineProperty(proto, key, { get: function (this: LazyState) { return Reflect.get(real(this), key) } })
     else if (typeof d.value === 'function') {
       const method = d.value as (...args: unknown[]) => unknown
