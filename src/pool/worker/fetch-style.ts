@@ -47,12 +47,14 @@ function buildRequest(message: InvokeMessage, url: string, headers: HeadersInit)
  */
 const kMessage = Symbol('faasdev.message')
 const kUrl = Symbol('faasdev.url')
+const kHref = Symbol('faasdev.href')
 const kHeaders = Symbol('faasdev.headers')
 const kReal = Symbol('faasdev.request')
 
 interface LazyState {
   [kMessage]: InvokeMessage
   [kUrl]: string
+  [kHref]: string | undefined
   [kHeaders]: Headers | undefined
   [kReal]: Request | undefined
 }
@@ -73,7 +75,9 @@ const lazyPrototype: object = (() => {
     },
     url: {
       get(this: LazyState) {
-        return this[kUrl]
+        // Normalised as a Request would (dot segments, host case), once.
+        this[kHref] ??= new URL(this[kUrl]).href
+        return this[kHref]
       },
     },
     headers: {
@@ -107,6 +111,7 @@ function lazyRequest(message: InvokeMessage): Request {
   const self = Object.create(lazyPrototype) as LazyState
   self[kMessage] = message
   self[kUrl] = urlOf(message)
+  self[kHref] = undefined
   self[kHeaders] = undefined
   self[kReal] = undefined
   return self as unknown as Request
@@ -115,10 +120,10 @@ function lazyRequest(message: InvokeMessage): Request {
 /** Whether this Node's Request accepts the lazy one everywhere a Request goes. */
 const lazyWorks: boolean = (() => {
   try {
-    const message = { t: 'invoke', id: 0, method: 'POST', path: '/p?q=1', headers: { host: 'h', 'x-a': 'b' }, body: new TextEncoder().encode('x'), callId: '' } as InvokeMessage
+    const message = { t: 'invoke', id: 0, method: 'POST', path: '/a/../p?q=1', headers: { host: 'H', 'x-a': 'b' }, body: new TextEncoder().encode('x'), callId: '' } as InvokeMessage
     const copy = new Request(lazyRequest(message))
     const probe = lazyRequest(message)
-    return probe instanceof Request && copy.method === 'POST' && copy.url === 'http://h/p?q=1' && copy.headers.get('x-a') === 'b' && probe.headers.get('x-a') === 'b' && probe.signal instanceof AbortSignal
+    return probe instanceof Request && copy.method === 'POST' && copy.url === 'http://h/p?q=1' && probe.url === copy.url && copy.headers.get('x-a') === 'b' && probe.headers.get('x-a') === 'b' && probe.signal instanceof AbortSignal
   } catch {
     return false
   }
