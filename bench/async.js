@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import { fmt, load, median, medianRun } from './lib.js'
+import { assertLocal, fmt, load, median, medianRun } from './lib.js'
 
 const DIST = process.env.BENCH_DIST ?? '../dist/index.js'
 const TARGETS = { asyncCallsPerS: 8000, seedEfficiency: 0.95 }
@@ -230,7 +230,7 @@ http {
 
 /** Runs wrk (one thread, `connections` connections) for `durationS`; its request count and non-2xx answers. */
 function wrk(url, { connections, durationS, callbackUrl }) {
-  if (!new URL(url).hostname.startsWith('127.')) throw new Error(`benchmarks only load 127.0.0.1, not ${url}`)
+  assertLocal(url)
   const args = ['-t1', `-c${connections}`, `-d${durationS}s`]
   let script
   if (callbackUrl) {

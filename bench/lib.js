@@ -99,9 +99,14 @@ export async function load(url, { connections, durationS, warmupS = 1, server })
   return summarize([await slice(url, { connections, durationS, warmupS, server })])
 }
 
+/** Load only ever targets 127.0.0.1. */
+export function assertLocal(url) {
+  if (!new URL(url).hostname.startsWith('127.')) throw new Error(`benchmarks only load 127.0.0.1, not ${url}`)
+}
+
 /** One autocannon run, raw: request count, 200-answer times, errors and server CPU µs. */
 export async function slice(url, { connections, durationS, warmupS = 0, server }) {
-  if (!new URL(url).hostname.startsWith('127.')) throw new Error(`benchmarks only load 127.0.0.1, not ${url}`)
+  assertLocal(url)
   if (warmupS > 0) await autocannon({ url, connections, duration: warmupS })
   const times = []
   const cpuBefore = server ? await server.cpu() : 0

@@ -22,7 +22,6 @@ interface FunctionTally {
   labels: { function_name: string }
   started: number
   inflight: number
-  completed: number
   byCode: Map<number, { labels: { function_name: string; code: string }; count: number }>
 }
 
@@ -42,7 +41,6 @@ export class Metrics {
   private readonly tallies = new Map<string, FunctionTally>()
   /** Per queue: async messages processed. */
   private readonly processed = new Map<string, number>()
-  private readonly invocations: Counter<'function_name' | 'code'>
   private readonly seconds: Histogram<'function_name' | 'code'>
   private readonly retries: Counter<'function_name'>
   private readonly deadLetters: Counter<'function_name'>
@@ -56,7 +54,7 @@ export class Metrics {
     // The per-call counts are kept in plain numbers (below) and handed to prom-client at scrape
     // time: thousands of calls a second would otherwise each hash their labels five times.
     const tallies = this.tallies
-    this.invocations = new Counter({
+    new Counter({
       name: 'gateway_function_invocation_total',
       help: 'Function calls completed, sync and async, by status code',
       labelNames: ['function_name', 'code'],
@@ -172,7 +170,7 @@ export class Metrics {
   private tally(name: string): FunctionTally {
     let t = this.tallies.get(name)
     if (!t) {
-      t = { labels: { function_name: functionLabel(name) }, started: 0, inflight: 0, completed: 0, byCode: new Map() }
+      t = { labels: { function_name: functionLabel(name) }, started: 0, inflight: 0, byCode: new Map() }
       this.tallies.set(name, t)
     }
     return t
@@ -188,7 +186,6 @@ export class Metrics {
     finished: (name, status, seconds) => {
       const t = this.tally(name)
       t.inflight--
-      t.completed++
       let c = t.byCode.get(status)
       if (!c) {
         c = { labels: { function_name: t.labels.function_name, code: String(status) }, count: 0 }
@@ -201,7 +198,9 @@ export class Metrics {
 
   /** Completed calls of one function, any status: OpenFaaS's `invocationCount`. */
   invocationCount(name: string): number {
-    return this.tallies.get(name)?.completed ?? 0
+    let n = 0
+    for (const c of this.tallies.get(name)?.byCode.values() ?? []) n += c.count
+    return n
   }
 
   queueProcessed(queueName: string): void {
