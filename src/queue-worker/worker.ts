@@ -290,6 +290,11 @@ export class QueueWorker {
     } finally {
       this.executing--
       this.done(fn)
+      // Its dispatch credit is back. A replica's freed slot kicks the pump too, but a call also
+      // holds its credit through its callback (and `credit` counts running calls when the
+      // function has no max_inflight or no ready replica): without this kick, a backlog behind
+      // slow callbacks waited for the next submit.
+      this.kick(fn)
     }
   }
 

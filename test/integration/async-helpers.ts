@@ -7,8 +7,8 @@ export interface Received {
   at: number
 }
 
-/** A real HTTP server on port 0 that records every callback it receives. */
-export async function callbackServer(status = 200): Promise<{ url: string; received: Received[]; setStatus: (s: number) => void }> {
+/** A real HTTP server on port 0 that records every callback it receives, answering after `delayMs`. */
+export async function callbackServer(status = 200, delayMs = 0): Promise<{ url: string; received: Received[]; setStatus: (s: number) => void }> {
   const received: Received[] = []
   let answer = status
   const server = createServer((req, res) => {
@@ -16,7 +16,8 @@ export async function callbackServer(status = 200): Promise<{ url: string; recei
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() })
-      res.writeHead(answer).end()
+      if (delayMs > 0) setTimeout(() => res.writeHead(answer).end(), delayMs)
+      else res.writeHead(answer).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

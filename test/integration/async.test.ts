@@ -391,6 +391,25 @@ functions:
     expect(rt.stats().functions.slow?.ready).toBe(1)
   })
 
+  it('takes the rest of a backlog when slow callbacks, not the function, held every dispatch slot', async () => {
+    // No max_inflight: the queue-worker still sends at most 1000 calls at a time, and a call
+    // holds its place until its callback is answered. When those callbacks finish, the queue
+    // must be worked again even though no new call arrives and no replica slot frees.
+    const rt = await startRuntime(ECHO, NO_GUARD)
+    const cb = await callbackServer(200, 1000)
+    const calls = 1100
+    for (let i = 0; i < calls; i += 50) {
+      const batch = Array.from({ length: Math.min(50, calls - i) }, (_, j) => submit(rt.url, 'echo', { 'x-callback-url': cb.url, 'x-call-id': `held-${i + j}` }))
+      expect((await Promise.all(batch)).map((r) => r.status)).toEqual(batch.map(() => 202))
+    }
+    await waitFor(() => cb.received.length === calls, 20_000, `${calls} callbacks`).catch((err: Error) => {
+      throw new Error(`${err.message}: got ${cb.received.length}`)
+    })
+    const queue = (await (await fetch(`${rt.url}/system/queue`)).json()) as { processed: number; functions: { name: string; pending: number }[] }
+    expect(queue.processed).toBe(calls)
+    expect(queue.functions.find((f) => f.name === 'echo')?.pending).toBe(0)
+  }, 30_000)
+
   it('keeps async calls at attempt 1 while sync callers fill the same slots', async () => {
     const rt = await startRuntime(`
 functions:
