@@ -8,6 +8,11 @@
 //    CPU per call, with autocannon and a node:http receiver about 150 µs. `--tools auto` (the
 //    default) uses wrk + nginx when both are installed, autocannon + node:http otherwise, and
 //    says which; both sides of the ratio are measured with the same load generator.
+//    A second baseline, the bare relay: a node:http server in its own process that does only
+//    what any async gateway must (answer 202, then POST "hello world" to the callback URL with
+//    undici, on one thread, no queue, no worker thread, no bookkeeping). It is the ceiling for
+//    submit→callback in Node on this machine with these tools; faasdev's ratio to it says how
+//    much of that ceiling the queue, the replica hop and the call records cost.
 // 2. The seed scenario (30 calls of 1 s, max_inflight 5, one replica): makespan efficiency
 //    (ideal / measured), next to a simulation of OpenFaaS's retry-on-429 dispatch with the
 //    same limits and the same retry policy (dist/queue-worker/retry.js).
@@ -15,6 +20,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { Agent } from 'undici'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -70,9 +76,38 @@ async function serve() {
   process.stdout.write(`URL ${rt.url}\n`)
 }
 
-function startServer() {
+/**
+ * The bare relay baseline (see the top of this file): answers every POST 202 and sends its
+ * callback with undici's dispatch, keep-alive and no pipelining, as faasdev's callback thread does.
+ */
+function relay() {
+  const agent = new Agent({ connections: 256, pipelining: 1 })
+  const targets = new Map()
+  const body = Buffer.from('hello world\n')
+  const ignore = { onRequestStart() {}, onResponseStart() {}, onResponseData() {}, onResponseEnd() {}, onResponseError() {} }
+  let id = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      const url = req.headers['x-callback-url']
+      let target = targets.get(url)
+      if (!target) {
+        const u = new URL(url)
+        targets.set(url, (target = { origin: u.origin, path: u.pathname + u.search }))
+      }
+      const callId = String(++id)
+      res.writeHead(202, { 'x-call-id': callId }).end()
+      agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers: ['content-type', 'text/plain', 'x-call-id', callId, 'x-function-status', '200', 'x-function-name', 'hello'], body }, ignore)
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  process.on('SIGTERM', () => process.exit(0))
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`URL http://127.0.0.1:${server.address().port}\n`))
+}
+
+function startServer(mode = '--server') {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), import.meta.filename, '--server'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), import.meta.filename, mode], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
     let out = ''
     child.stdout.setEncoding('utf8')
     const onData = (c) => {
@@ -329,9 +364,10 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
   const cb = await receiver()
   const fast = useWrk ? await nginxReceiver() : undefined
   const server = await startServer()
+  const bare = await startServer('--relay')
   const throughput = []
   const seed = []
-  const asyncRun = (n) => (fast ? asyncThroughputWrk(server, fast, n === 'warm' ? 2 : 5) : asyncThroughput(server, cb, n === 'warm' ? 2000 : calls))
+  const asyncRun = (n, target = server) => (fast ? asyncThroughputWrk(target, fast, n === 'warm' ? 2 : 5) : asyncThroughput(target, cb, n === 'warm' ? 2000 : calls))
   const syncRun = async () => {
     if (!fast) return load(`${server.url}/function/hello`, { connections: 50, durationS: 5, warmupS: 1 })
     await wrk(`${server.url}/function/hello`, { connections: 50, durationS: 1 })
@@ -341,13 +377,27 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
   try {
     // Warm-up: replicas, JIT, keep-alive sockets in both directions.
     await asyncRun('warm')
+    await asyncRun('warm', bare)
     for (let i = 0; i < runs; i++) {
       const a = await asyncRun()
       const s = await syncRun()
-      const r = { asyncCallsPerS: a.callsPerS, syncRps: s.rps, ratio: a.callsPerS / s.rps, asyncCalls: a.calls, asyncSeconds: a.seconds, submitSeconds: a.submitS, refused: a.refused, badCallbacks: a.badCallbacks, syncErrors: s.non2xx }
+      const b = await asyncRun(undefined, bare)
+      const r = {
+        asyncCallsPerS: a.callsPerS,
+        syncRps: s.rps,
+        ratio: a.callsPerS / s.rps,
+        relayCallsPerS: b.callsPerS,
+        ofRelay: a.callsPerS / b.callsPerS,
+        asyncCalls: a.calls,
+        asyncSeconds: a.seconds,
+        submitSeconds: a.submitS,
+        refused: a.refused + b.refused,
+        badCallbacks: a.badCallbacks + b.badCallbacks,
+        syncErrors: s.non2xx,
+      }
       log(
         `  run ${i + 1}: async ${fmt(r.asyncCallsPerS, 0)} calls/s submit→callback (${r.asyncCalls} calls in ${fmt(r.asyncSeconds)} s, submits done at ${fmt(r.submitSeconds)} s), ` +
-          `sync ${fmt(r.syncRps, 0)} req/s, ratio ${fmt(r.ratio)}${r.refused || r.badCallbacks ? `, ${r.refused} refused, ${r.badCallbacks} bad callbacks` : ''}`,
+          `sync ${fmt(r.syncRps, 0)} req/s, ratio ${fmt(r.ratio)}; bare relay ${fmt(r.relayCallsPerS, 0)} calls/s, faasdev/relay ${fmt(r.ofRelay)}${r.refused || r.badCallbacks ? `, ${r.refused} refused, ${r.badCallbacks} bad callbacks` : ''}`,
       )
       throughput.push(r)
     }
@@ -358,6 +408,7 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
     }
   } finally {
     await server.close()
+    await bare.close()
     await cb.close()
     await fast?.close()
   }
@@ -374,6 +425,8 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
   const t = medianRun(throughput, 'asyncCallsPerS')
   const sd = medianRun(seed, 'efficiency')
   log(`async throughput (trivial function, one replica, 50 submit connections, ${fast ? '5 s of submits with wrk' : `${calls} calls with autocannon`}): ${fmt(t.asyncCallsPerS, 0)} calls/s vs sync ${fmt(t.syncRps, 0)} req/s, ratio ${fmt(t.ratio)} (target ≥ ${TARGETS.asyncCallsPerS} calls/s) ${t.asyncCallsPerS >= TARGETS.asyncCallsPerS ? 'PASS' : 'MISS'}`)
+  const relayMedian = median(throughput.map((r) => r.relayCallsPerS))
+  log(`  bare relay (node:http 202 + undici callback, one thread, nothing else): ${fmt(relayMedian, 0)} calls/s median; faasdev reaches ${fmt(median(throughput.map((r) => r.ofRelay)))} of it`)
   log(`seed scenario: efficiency ${fmt(sd.efficiency)} (${fmt(sd.measured)} s, ideal ${sd.ideal} s, ${sd.got429} × 429) (target ≥ ${TARGETS.seedEfficiency}) ${sd.efficiency >= TARGETS.seedEfficiency ? 'PASS' : 'MISS'}`)
   for (const [label, s] of Object.entries(sims)) log(`  simulated OpenFaaS retry-on-429, ${label}: makespan ${fmt(s.makespanS)} s, efficiency ${fmt(s.efficiency)}, ${s.rejected} × 429 (median of 201)`)
   return { tools: fast ? 'wrk+nginx' : 'autocannon+node', throughput: { runs: throughput, median: t }, seed: { runs: seed, median: sd }, simulation: sims }
@@ -381,6 +434,8 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
 
 if (process.argv.includes('--server')) {
   await serve()
+} else if (process.argv.includes('--relay')) {
+  relay()
 } else if (import.meta.filename === process.argv[1]) {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, calls: { type: 'string', default: '20000' }, tools: { type: 'string', default: 'auto' }, server: { type: 'boolean' } } })
   if (!['auto', 'wrk', 'autocannon'].includes(values.tools)) throw new Error(`--tools: auto, wrk or autocannon, not ${values.tools}`)
