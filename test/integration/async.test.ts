@@ -410,6 +410,62 @@ functions:
     expect(queue.functions.find((f) => f.name === 'echo')?.pending).toBe(0)
   }, 30_000)
 
+  it('loses nothing in a mix: unbounded, max_inflight 2 with sync callers taking slots, retried calls, slow callbacks', async () => {
+    const rt = await startRuntime(
+      `
+functions:
+  echo:
+    lang: typescript
+    handler: @/echo
+  slow:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 2
+    labels:
+      com.openfaas.scale.min: "1"
+      com.openfaas.scale.max: "1"
+  flaky:
+    lang: typescript
+    handler: @/async-flaky
+    labels:
+      com.openfaas.scale.min: "1"
+      com.openfaas.scale.max: "1"
+    annotations:
+      com.openfaas.retry.attempts: "3"
+      com.openfaas.retry.min_wait: "10ms"
+      com.openfaas.retry.max_wait: "50ms"
+`,
+      NO_GUARD,
+    )
+    const cb = await callbackServer(200, 20)
+    const plan = [
+      ...Array.from({ length: 300 }, (_, i) => ({ path: 'echo', id: `mix-echo-${i}`, retries: '0' })),
+      ...Array.from({ length: 60 }, (_, i) => ({ path: 'slow?ms=20', id: `mix-slow-${i}`, retries: '0' })),
+      ...Array.from({ length: 100 }, (_, i) => ({ path: 'flaky?fail=1', id: `mix-flaky-${i}`, retries: '1' })),
+    ]
+    const sync = Array.from({ length: 20 }, () => fetch(`${rt.url}/function/slow?ms=20`).then((r) => r.status))
+    const answers = await Promise.all(plan.map((c) => submit(rt.url, c.path, { 'x-callback-url': cb.url, 'x-call-id': c.id }, c.id).then((r) => r.status)))
+    expect(answers.every((a) => a === 202)).toBe(true)
+    // A sync caller may find both slots taken (429); it must never be a 5xx.
+    expect((await Promise.all(sync)).every((s) => s === 200 || s === 429)).toBe(true)
+    await waitFor(() => cb.received.length >= plan.length, 20_000, `${plan.length} callbacks`).catch((err: Error) => {
+      throw new Error(`${err.message}: got ${cb.received.length}`)
+    })
+    await rt.idle()
+    expect(cb.received).toHaveLength(plan.length)
+    const byId = new Map(cb.received.map((r) => [r.headers['x-call-id'] as string, r]))
+    expect(byId.size).toBe(plan.length)
+    for (const c of plan) {
+      const got = byId.get(c.id)
+      expect(got?.headers['x-function-status'], c.id).toBe('200')
+      expect(got?.headers['x-retry'], c.id).toBe(c.retries)
+    }
+    const queue = (await (await fetch(`${rt.url}/system/queue`)).json()) as { processed: number; retries: number; deadLettered: number; functions: { pending: number; inflight: number; retrying: number }[] }
+    expect(queue).toMatchObject({ processed: plan.length, retries: 100, deadLettered: 0 })
+    expect(queue.functions.every((f) => f.pending === 0 && f.inflight === 0 && f.retrying === 0)).toBe(true)
+  }, 30_000)
+
   it('keeps async calls at attempt 1 while sync callers fill the same slots', async () => {
     const rt = await startRuntime(`
 functions:
