@@ -90,6 +90,7 @@ function relay() {
     req.resume()
     req.on('end', () => {
       const url = req.headers['x-callback-url']
+      if (typeof url !== 'string' || !URL.canParse(url)) return void res.writeHead(400).end('X-Callback-Url: an http(s) URL\n')
       let target = targets.get(url)
       if (!target) {
         const u = new URL(url)
