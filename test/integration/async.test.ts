@@ -402,19 +402,16 @@ functions:
       const batch = Array.from({ length: Math.min(50, calls - i) }, (_, j) => submit(rt.url, 'echo', { 'x-callback-url': cb.url, 'x-call-id': `held-${i + j}` }))
       expect((await Promise.all(batch)).map((r) => r.status)).toEqual(batch.map(() => 202))
     }
-    await waitFor(() => cb.received.length === calls, 20_000, `${calls} callbacks`).catch((err: Error) => {
-      throw new Error(`${err.message}: got ${cb.received.length}`)
-    })
+    await waitFor(() => cb.received.length === calls, 20_000, () => `${calls} callbacks: got ${cb.received.length}`)
     const queue = (await (await fetch(`${rt.url}/system/queue`)).json()) as { processed: number; functions: { name: string; pending: number }[] }
     expect(queue.processed).toBe(calls)
     expect(queue.functions.find((f) => f.name === 'echo')?.pending).toBe(0)
   }, 30_000)
 
   it('loses nothing in a mix: unbounded, max_inflight 2 with sync callers taking slots, retried calls, slow callbacks', async () => {
+    // FLAKY's function, plus an unbounded one and one with two slots.
     const rt = await startRuntime(
-      `
-functions:
-  echo:
+      `${FLAKY}  echo:
     lang: typescript
     handler: @/echo
   slow:
@@ -425,16 +422,6 @@ functions:
     labels:
       com.openfaas.scale.min: "1"
       com.openfaas.scale.max: "1"
-  flaky:
-    lang: typescript
-    handler: @/async-flaky
-    labels:
-      com.openfaas.scale.min: "1"
-      com.openfaas.scale.max: "1"
-    annotations:
-      com.openfaas.retry.attempts: "3"
-      com.openfaas.retry.min_wait: "10ms"
-      com.openfaas.retry.max_wait: "50ms"
 `,
       NO_GUARD,
     )
@@ -449,9 +436,7 @@ functions:
     expect(answers.every((a) => a === 202)).toBe(true)
     // A sync caller may find both slots taken (429); it must never be a 5xx.
     expect((await Promise.all(sync)).every((s) => s === 200 || s === 429)).toBe(true)
-    await waitFor(() => cb.received.length >= plan.length, 20_000, `${plan.length} callbacks`).catch((err: Error) => {
-      throw new Error(`${err.message}: got ${cb.received.length}`)
-    })
+    await waitFor(() => cb.received.length >= plan.length, 20_000, () => `${plan.length} callbacks: got ${cb.received.length}`)
     await rt.idle()
     expect(cb.received).toHaveLength(plan.length)
     const byId = new Map(cb.received.map((r) => [r.headers['x-call-id'] as string, r]))
