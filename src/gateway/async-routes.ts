@@ -86,6 +86,8 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
         }
         headers['x-call-id'] = callId
         const body = request.body as Buffer | undefined
+        // The caller's framing is dropped above; the stored call says how long its body is, as delivered.
+        headers['content-length'] = String(body?.length ?? 0)
         await worker.submit({
           id: callId,
           function: deployment.name,

@@ -71,6 +71,25 @@ function errorResult(err: unknown): InvokeResult {
   return { status: e.statusCode, headers: [['content-type', 'text/plain; charset=utf-8'], ...headers], body: e.emptyBody ? new Uint8Array() : new TextEncoder().encode(e.message) }
 }
 
+/**
+ * The request headers a queued call is delivered with: its call id, and the `Content-Length`
+ * of its bytes, as OpenFaaS's queue-worker (a Go HTTP client) sends one. The caller's framing
+ * belonged to the submit hop and was dropped there. Every delivery (the first, retries, a
+ * replayed dead letter, a triggered call) comes through here, so each carries a true one.
+ */
+export function deliveryHeaders(call: QueuedCall, length: number): QueuedCall['headers'] {
+  const given = call.headers
+  // Go's client sends `Content-Length: 0` for an empty POST, PUT or PATCH only.
+  const framed = length > 0 || call.method === 'POST' || call.method === 'PUT' || call.method === 'PATCH'
+  const contentLength = framed ? String(length) : undefined
+  if (given['x-call-id'] === call.id && given['content-length'] === contentLength && given['transfer-encoding'] === undefined) return given
+  const headers: QueuedCall['headers'] = { ...given, 'x-call-id': call.id }
+  delete headers['transfer-encoding']
+  if (contentLength === undefined) delete headers['content-length']
+  else headers['content-length'] = contentLength
+  return headers
+}
+
 export class QueueWorker {
   readonly calls: CallStore
   readonly deadLetters: DeadLetters
@@ -314,9 +333,9 @@ export class QueueWorker {
     let result: InvokeResult
     try {
       const d = deployment ?? this.router.resolve(fn)
-      const headers = call.headers['x-call-id'] === call.id ? call.headers : { ...call.headers, 'x-call-id': call.id }
       // A copy per attempt: the replica takes over the bytes it is sent, and a retry needs them again.
       const body = call.body && call.body.byteLength > 0 ? call.body.slice() : null
+      const headers = deliveryHeaders(call, body?.byteLength ?? 0)
       result = await this.router.invokeDeployment(d, { method: call.method, path: call.path, headers, body, callId: call.id })
     } catch (err) {
       if (err instanceof FaasError && (err.code === 'ERR_POOL_SATURATED' || err.code === 'ERR_CLOSED') && !this.stopped) {
