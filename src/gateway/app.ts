@@ -6,6 +6,7 @@ import type { Deployment } from '../pool/deployment.js'
 import type { InvokeResult } from '../pool/replica.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { DEFAULT_NAMESPACE, type Router } from '../router/router.js'
+import { subPath } from './request-target.js'
 
 export interface GatewayOptions {
   router: Router
@@ -31,13 +32,6 @@ export function callIdOf(request: FastifyRequest): string {
 /** Unix time in nanoseconds, as the OpenFaaS gateway writes `X-Start-Time`. */
 export function startTimeHeader(ms = Date.now()): string {
   return `${ms}000000`
-}
-
-/** Everything after `/function/NAME` (at least `/`), with the raw query string. */
-export function subPath(url: string, prefix: string, rawName: string): string {
-  const rest = url.slice(prefix.length + 1 + rawName.length)
-  if (rest === '' || rest.startsWith('?')) return `/${rest}`
-  return rest
 }
 
 export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyReply {
@@ -126,7 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
       const result = await router.invoke(rawName, {
         method: request.method,
-        path: subPath(request.url, '/function', rawName),
+        path: subPath(request.url),
         headers,
         body: body && body.length > 0 ? new Uint8Array(body) : null,
         callId,
