@@ -13,6 +13,7 @@ import type { InvokeResult } from '../pool/replica.js'
 import type { Router } from '../router/router.js'
 import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
 import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
+import { redactUrl } from '../logs/redact.js'
 import { CallStore, DeadLetters, type CallEntry, type CallRecord, type CallStatus } from './calls.js'
 import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
 
@@ -394,11 +395,11 @@ export class QueueWorker {
       'User-Agent': 'faasdev-queue-worker',
     })
     const outcome = await this.callbacks.send(url, headers, result.body)
-    record.callback = outcome
+    record.callback = outcome.error ? { ...outcome, error: redactUrl(outcome.error) } : outcome
     const ok = outcome.status !== undefined && outcome.status < 400
     if (!ok) {
       this.counters.callbacksFailed++
-      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${url} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
+      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${redactUrl(url)} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
     }
   }
 }
