@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { FaasError } from '../errors.js'
 import type { InvokeResult } from '../pool/replica.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
+import { lingerOnClose } from './linger.js'
 import type { Router } from '../router/router.js'
 import { registerSystemRoutes } from './system-routes.js'
 
@@ -65,6 +66,8 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   })
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    // A body refused unread: the client may still be sending it and must get to read the 413.
+    if (err.statusCode === 413) lingerOnClose(request.raw.socket)
     const started = (request as FastifyRequest & { faasStarted?: number }).faasStarted
     if (started !== undefined) reply.header('X-Duration-Seconds', ((performance.now() - started) / 1000).toFixed(6))
     if (err instanceof FaasError) {
