@@ -143,11 +143,21 @@ describe('what OpenFaaS clients see of the API', () => {
   it('scales from a request curl sends with its default form content type, or none, reading the JSON body', async () => {
     const rt = await startRuntime(MIXED_STACK, {}, FILES)
     const host = new URL(rt.url).host
+    // As curl writes it (plus Connection: close, so the answer ends the stream).
     const scale = (contentType: string | undefined, body: string, path = '/system/scale-function/orders') =>
       rawRequest(
         rt.url,
-        [`POST ${path} HTTP/1.1`, `Host: ${host}`, 'User-Agent: curl/8.5.0', 'Accept: */*', ...(contentType ? [`Content-Type: ${contentType}`] : [])].join('\r\n'),
-        body,
+        [
+          `POST ${path} HTTP/1.1`,
+          `Host: ${host}`,
+          'User-Agent: curl/8.5.0',
+          'Accept: */*',
+          'Connection: close',
+          `Content-Length: ${Buffer.byteLength(body)}`,
+          ...(contentType ? [`Content-Type: ${contentType}`] : []),
+          '',
+          body,
+        ].join('\r\n'),
       )
 
     // curl -d '{"serviceName":"orders","replicas":3}' http://…/system/scale-function/orders
