@@ -22,6 +22,7 @@ import { Autoscaler } from './autoscaler/autoscaler.js'
 import { asyncRoutes } from './gateway/async-routes.js'
 import { MemoryQueue } from './queue/memory.js'
 import { JetStreamQueue } from './queue/jetstream.js'
+import { jetStreamStores } from './queue/jetstream-stores.js'
 import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
@@ -187,6 +188,7 @@ export class Runtime {
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
+      ...(this.queue instanceof JetStreamQueue ? jetStreamStores(this.queue, this.log) : {}),
       router: this.router,
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
