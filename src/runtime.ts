@@ -28,6 +28,10 @@ import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
 import { QueueWorker, type FunctionQueueStats } from './queue-worker/worker.js'
+import { CallbackSink, faultInterceptor, faultTargets } from './faults/inject.js'
+import { faultRoutes } from './faults/routes.js'
+import { describeFault } from './faults/spec.js'
+import { FaultStore } from './faults/store.js'
 
 export interface RuntimeOptions {
   /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
@@ -143,6 +147,9 @@ export class Runtime {
   readonly logs: LogBuffer
   readonly queue: QueueBackend
   readonly queueWorker: QueueWorker
+  /** Injected faults (`/system/faults`): off until one is injected. */
+  readonly faults: FaultStore
+  private readonly callbackSink = new CallbackSink()
   /** Async call ids left unfinished when the last `close()` ran out of grace. */
   unfinishedCalls: string[] = []
   /** Per-second call counts and latencies of the last minutes, for the dashboard. */
@@ -192,6 +199,11 @@ export class Runtime {
       else if (e.detectedAt !== undefined && e.servingAt !== undefined) this.metrics.reloadDuration(e.name, (e.servingAt - e.detectedAt) / 1000)
     })
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
+    this.faults = new FaultStore({
+      lookup: faultTargets(this.router),
+      onInjected: (fn, kind) => this.metrics.faultInjected(fn, kind),
+    })
+    this.router.intercept = faultInterceptor(this.faults)
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
@@ -200,6 +212,7 @@ export class Runtime {
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.callback ? { callback: options.callback } : {}),
+      callbackFault: (fn) => this.callbackSink.target(this.faults, fn),
       events: {
         processed: () => this.metrics.queueProcessed(this.queueName),
         retried: (fn) => this.metrics.retry(fn),
@@ -290,11 +303,13 @@ export class Runtime {
           router: this.router,
           stats: this.callStats,
           queue: () => this.queueWorker.stats(),
+          faults: (name) => this.faults.list(name).map(describeFault),
           build: (name) => {
             const error = this.router.deployments.get(name)?.buildError
             return error ? { building: false, error } : undefined
           },
         }),
+        faultRoutes(this.faults),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
       ],
     })
@@ -440,6 +455,7 @@ export class Runtime {
       ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(grace)])],
       ['gateway', async () => this.closeGateway(deadline)],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(Math.max(0, deadline - Date.now()), d.spec.watchdog.writeTimeoutMs))))],
+      ['fault sink', async () => this.callbackSink.close()],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]
     for (const [name, step] of steps) {
