@@ -131,10 +131,10 @@ export async function startFaasdev(options: StartOptions): Promise<Faasdev> {
     headers.set('x-callback-url', `${await receiver.url()}/callback/${encodeURIComponent(callId)}`)
     const timeoutMs = o.timeoutMs ?? callbackTimeoutMs
     // Waiting starts before the submit: a fast function calls back before the 202 is read.
-    const received = receiver.wait(callId, timeoutMs, () => {
+    const received = receiver.wait(callId, timeoutMs, async () => {
       let state = ''
       try {
-        const s = rt.queueWorker.status(callId)
+        const s = await rt.queueWorker.status(callId)
         state = `: it is ${s.status} after ${s.attempts} attempt(s)${s.lastStatus ? `, last status ${s.lastStatus}` : ''}${s.callback?.error ? `, callback failed: ${s.callback.error}` : ''}`
       } catch {
         state = ''

@@ -57,7 +57,7 @@ export class CallbackReceiver {
   }
 
   /** Resolves with the callback of `callId`; rejects with `onTimeout()`'s error after `timeoutMs`. */
-  wait(callId: string, timeoutMs: number, onTimeout: () => Error): Promise<ReceivedCallback> {
+  wait(callId: string, timeoutMs: number, onTimeout: () => Promise<Error>): Promise<ReceivedCallback> {
     const early = this.early.get(callId)
     if (early) {
       this.early.delete(callId)
@@ -67,7 +67,7 @@ export class CallbackReceiver {
     return new Promise<ReceivedCallback>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(callId)
-        reject(onTimeout())
+        void onTimeout().then(reject)
       }, timeoutMs)
       this.waiters.set(callId, {
         resolve: (cb) => {
