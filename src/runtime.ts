@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
 import { createGateway } from './gateway/app.js'
+import { DrainGate } from './gateway/drain.js'
 import { basicAuth } from './gateway/auth.js'
 import { pressurePlugin, type PressureOptions } from './gateway/pressure.js'
 import { systemLogs } from './gateway/system-logs.js'
@@ -26,6 +27,10 @@ import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
 import { QueueWorker, type FunctionQueueStats } from './queue-worker/worker.js'
+import { CallbackSink, faultInterceptor, faultTargets } from './faults/inject.js'
+import { faultRoutes } from './faults/routes.js'
+import { describeFault } from './faults/spec.js'
+import { FaultStore } from './faults/store.js'
 
 export interface RuntimeOptions {
   /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
@@ -137,6 +142,9 @@ export class Runtime {
   readonly logs: LogBuffer
   readonly queue: QueueBackend
   readonly queueWorker: QueueWorker
+  /** Injected faults (`/system/faults`): off until one is injected. */
+  readonly faults: FaultStore
+  private readonly callbackSink = new CallbackSink()
   /** Async call ids left unfinished when the last `close()` ran out of grace. */
   unfinishedCalls: string[] = []
   /** Per-second call counts and latencies of the last minutes, for the dashboard. */
@@ -148,6 +156,8 @@ export class Runtime {
   private startPromise: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private accepting = false
+  /** Keeps the gateway answering (503 to new calls) while the calls taken finish. */
+  private readonly drainGate = new DrainGate()
   readonly summary: FunctionSummary[] = []
   private readonly log: (line: string) => void
   /** The structured logger (also Fastify's) unless the log format is plain. */
@@ -184,6 +194,11 @@ export class Runtime {
       else if (e.detectedAt !== undefined && e.servingAt !== undefined) this.metrics.reloadDuration(e.name, (e.servingAt - e.detectedAt) / 1000)
     })
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
+    this.faults = new FaultStore({
+      lookup: faultTargets(this.router),
+      onInjected: (fn, kind) => this.metrics.faultInjected(fn, kind),
+    })
+    this.router.intercept = faultInterceptor(this.faults)
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
@@ -191,6 +206,7 @@ export class Runtime {
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.callback ? { callback: options.callback } : {}),
+      callbackFault: (fn) => this.callbackSink.target(this.faults, fn),
       events: {
         processed: () => this.metrics.queueProcessed(this.queueName),
         retried: (fn) => this.metrics.retry(fn),
@@ -272,6 +288,7 @@ export class Runtime {
       ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
       plugins: [
+        this.drainGate.plugin,
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
         pressurePlugin(this.options.pressure),
         this.metrics.plugin,
@@ -280,11 +297,13 @@ export class Runtime {
           router: this.router,
           stats: this.callStats,
           queue: () => this.queueWorker.stats(),
+          faults: (name) => this.faults.list(name).map(describeFault),
           build: (name) => {
             const error = this.router.deployments.get(name)?.buildError
             return error ? { building: false, error } : undefined
           },
         }),
+        faultRoutes(this.faults),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
       ],
     })
@@ -394,35 +413,43 @@ export class Runtime {
   }
 
   /**
-   * Closing the server only drops keep-alive connections that are idle at that moment; one
-   * whose call was in flight would hold the process open for its keep-alive timeout once the
-   * call ends, so idle connections are dropped until the server has closed.
+   * Called once the calls taken have finished (or the grace period is over). Closing the
+   * server only drops keep-alive connections that are idle at that moment; one whose call was
+   * in flight would hold the process open for its keep-alive timeout once the call ends, so
+   * idle connections are dropped until the server has closed, and every connection at the
+   * grace limit.
    */
-  private async closeGateway(): Promise<void> {
+  private async closeGateway(deadline: number): Promise<void> {
     const app = this.app
     if (!app) return
     const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+    const force = setTimeout(() => app.server.closeAllConnections(), Math.max(0, deadline - Date.now()))
     try {
       await app.close()
     } finally {
       clearInterval(sweep)
+      clearTimeout(force)
     }
   }
 
   private async doClose(): Promise<void> {
     this.accepting = false
+    // New calls get 503 from here on, on a gateway that keeps listening until the work is done.
+    this.drainGate.drain()
     this.queueWorker.stopIntake()
     if (this.startPromise) await this.startPromise.catch(() => undefined)
     const grace = this.options.graceMs ?? 30_000
+    const deadline = Date.now() + grace
     const steps: [string, () => Promise<unknown>][] = [
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
       // Before the replicas: a save during shutdown must not start new ones.
       ['watcher', async () => this.reloader.close()],
-      // Fastify answers 503 to new requests once closing, and waits for those in flight.
-      // The queue keeps being worked (intake answers 503) while the gateway stops taking requests.
-      ['gateway and queue', async () => Promise.all([this.closeGateway(), this.drainQueue(grace)])],
-      ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],
+      // The sync calls taken finish and the queue keeps being worked, within the grace period.
+      ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(grace)])],
+      ['gateway', async () => this.closeGateway(deadline)],
+      ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(Math.max(0, deadline - Date.now()), d.spec.watchdog.writeTimeoutMs))))],
+      ['fault sink', async () => this.callbackSink.close()],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]
     for (const [name, step] of steps) {

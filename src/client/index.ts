@@ -2,16 +2,18 @@ import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describe, invoke, list, logs, scale } from './commands.js'
+import { fault, FAULT_USAGE } from './fault.js'
 import { ClientError, clientContext } from './http.js'
 import { NEW_LANGS, scaffold, stackFileFor } from './new.js'
 
-export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'new'] as const
+export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'fault', 'new'] as const
 
 export const CLIENT_USAGE = `  faasdev list [--json]
   faasdev describe NAME [--json]
   faasdev invoke NAME [--async] [--callback-url URL] [-H 'K: V']... [--method POST] [--query k=v]... [--content-type text/plain] [--json]   (body from stdin)
   faasdev logs NAME [--follow] [--tail N] [--since RFC3339] [--json]
   faasdev scale NAME --replicas N [--json]
+${FAULT_USAGE}
   faasdev new NAME --lang ${NEW_LANGS.join('|')} [-f stack.yml]
   Client commands talk to --gateway URL, else $OPENFAAS_URL, else http://127.0.0.1:8080, sending $FAASDEV_PASSWORD when set.`
 
@@ -94,6 +96,18 @@ async function run(command: string, argv: string[]): Promise<void> {
       const replicas = Number(values.replicas)
       if (values.replicas === undefined || !Number.isInteger(replicas) || replicas < 0) throw new ClientError('usage: faasdev scale NAME --replicas N (a whole number ≥ 0)', 2)
       return scale(clientContext(values), name, replicas)
+    }
+    case 'fault': {
+      const { values, positionals } = parse(argv, {
+        kind: { type: 'string', short: 'k' },
+        count: { type: 'string', short: 'n' },
+        ms: { type: 'string' },
+        status: { type: 'string' },
+        probability: { type: 'string', short: 'p' },
+        list: { type: 'boolean' },
+        clear: { type: 'boolean' },
+      })
+      return fault(clientContext(values), positionals, values)
     }
     case 'new': {
       const { values, positionals } = parse(argv, { lang: { type: 'string', short: 'l' }, file: { type: 'string', short: 'f' } })

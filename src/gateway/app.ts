@@ -5,6 +5,7 @@ import type { InvokeResult } from '../pool/replica.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { lingerOnClose } from './linger.js'
 import type { Router } from '../router/router.js'
+import { subPath } from './request-target.js'
 import { registerSystemRoutes } from './system-routes.js'
 
 export interface GatewayOptions {
@@ -31,13 +32,6 @@ export function callIdOf(request: FastifyRequest): string {
 /** Unix time in nanoseconds, as the OpenFaaS gateway writes `X-Start-Time`. */
 export function startTimeHeader(ms = Date.now()): string {
   return `${ms}000000`
-}
-
-/** Everything after `/function/NAME` (at least `/`), with the raw query string. */
-export function subPath(url: string, prefix: string, rawName: string): string {
-  const rest = url.slice(prefix.length + 1 + rawName.length)
-  if (rest === '' || rest.startsWith('?')) return `/${rest}`
-  return rest
 }
 
 export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyReply {
@@ -101,7 +95,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
       const result = await router.invoke(rawName, {
         method: request.method,
-        path: subPath(request.url, '/function', rawName),
+        path: subPath(request.url),
         headers,
         body: body && body.length > 0 ? new Uint8Array(body) : null,
         callId,

@@ -46,6 +46,8 @@ export interface UiFunction {
   throttledTotal: number
   queue: QueueFigures
   series: CallSeries
+  /** Active injected faults, e.g. `crash (2 left)`. */
+  faults?: string[]
 }
 
 export interface UiSnapshot {
@@ -62,6 +64,8 @@ export interface UiOptions {
   queue?: () => Iterable<QueueWorkerFigures>
   /** A function being rebuilt, or whose last rebuild failed (the old version keeps serving). */
   build?: (name: string) => { building: boolean; error?: string } | undefined
+  /** Active injected faults of a function, described for people. */
+  faults?: (name: string) => string[]
   /** Seconds between two snapshots on the stream. @default 1 */
   intervalSeconds?: number
   /** @default 10 */
@@ -105,12 +109,14 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
     const build = options.build?.(d.name)
     const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
     const reason = build?.error ?? s.lastError
+    const faults = options.faults?.(d.name) ?? []
     functions.push({
       name: d.name,
       status,
       lang: d.spec.lang,
       deployed: true,
       ...(reason ? { reason } : {}),
+      ...(faults.length > 0 ? { faults } : {}),
       ...empty(d.name),
       desired: s.desired,
       ready: s.ready,

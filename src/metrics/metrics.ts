@@ -47,6 +47,7 @@ export class Metrics {
   private readonly restarts: Counter<'function_name' | 'reason'>
   private readonly buildErrors: Counter<'function_name'>
   private readonly reloads: Histogram<'function_name'>
+  private readonly faults: Counter<'function_name' | 'kind'>
 
   constructor(source: MetricsSource) {
     const registers = [this.registry]
@@ -158,6 +159,7 @@ export class Metrics {
     this.deadLetters = new Counter({ name: 'faasdev_dead_letters_total', help: 'Async calls dead-lettered after their last attempt', labelNames: ['function_name'], registers })
     this.restarts = new Counter({ name: 'faasdev_replica_restarts_total', help: 'Replicas replaced after dying, by reason', labelNames: ['function_name', 'reason'], registers })
     this.buildErrors = new Counter({ name: 'faasdev_build_errors_total', help: 'Function builds that failed', labelNames: ['function_name'], registers })
+    this.faults = new Counter({ name: 'faasdev_faults_injected_total', help: 'Calls that met an injected fault, by kind', labelNames: ['function_name', 'kind'], registers })
     this.reloads = new Histogram({
       name: 'faasdev_reload_duration_seconds',
       help: 'Time from a change on disk to the new version serving',
@@ -221,6 +223,10 @@ export class Metrics {
 
   buildError(name: string): void {
     this.buildErrors.inc({ function_name: functionLabel(name) })
+  }
+
+  faultInjected(name: string, kind: string): void {
+    this.faults.inc({ function_name: functionLabel(name), kind })
   }
 
   reloadDuration(name: string, seconds: number): void {

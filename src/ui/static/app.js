@@ -46,6 +46,11 @@ function renderFunction(fn) {
   const reason = $('[data-field="reason"]', el)
   reason.hidden = !fn.reason
   if (reason.textContent !== (fn.reason ?? '')) reason.textContent = fn.reason ?? ''
+  // Injected faults stay listed while active: a test's failures should not look like the function's.
+  const faults = $('[data-field="faults"]', el)
+  faults.hidden = !fn.faults?.length
+  const faultText = fn.faults?.length ? `faults injected: ${fn.faults.join(', ')}` : ''
+  if (faults.textContent !== faultText) faults.textContent = faultText
   set(el, 'replicas', `${fn.ready}/${fn.desired}`)
   // Capacity is what the ready replicas can take before the next call gets a 429.
   const inflight = set(el, 'inflight', fn.maxInflight ? `${fn.inflight} / ${fn.maxInflight * fn.ready}` : fn.inflight)
