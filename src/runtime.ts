@@ -45,6 +45,8 @@ export interface RuntimeOptions {
   watch?: boolean
   /** Request body limit in bytes. @default 10 MiB */
   maxBody?: number
+  /** Response body limit in bytes: a larger response (a handler's stream is cut off at it) answers 502. @default 64 MiB */
+  maxResponse?: number
   /** Where builds (and JetStream's store) live. @default `.faasdev/` beside the stack file */
   dataDir?: string
   /** How long `close()` lets in-flight and queued work finish. @default 30000 */
@@ -343,6 +345,7 @@ export class Runtime {
       const bundle = await this.reloader.build(spec)
       summary.buildMs = Math.round(bundle.durationMs)
       deployment = new Deployment({
+        maxResponse: this.options.maxResponse ?? 64 * 1024 * 1024,
         spec,
         bundle: bundle.file,
         onOutput: this.onOutput,

@@ -11,6 +11,8 @@ export interface DeploymentOptions {
   onReplicaExit?: (name: string, replica: string, reason: ExitReason, message: string) => void
   /** How long a call to a function at 0 replicas is held while one starts. @default 60000 */
   coldStartTimeoutMs?: number
+  /** Response size limit in bytes, for every replica (502 above it). @default no limit */
+  maxResponse?: number
 }
 
 export interface DeploymentStats {
@@ -305,6 +307,7 @@ export class Deployment extends EventEmitter {
   private startReplica(spec = this.spec, bundle = this.bundle, staged = false, heapLimitMb?: number): Replica {
     const replica = new Replica({
       name: `${this.name}-${++this.counter}`,
+      ...(this.options.maxResponse ? { maxResponse: this.options.maxResponse } : {}),
       bundle,
       spec,
       ...(heapLimitMb ? { heapLimitMb } : {}),
