@@ -23,6 +23,7 @@ import { Autoscaler } from './autoscaler/autoscaler.js'
 import { asyncRoutes } from './gateway/async-routes.js'
 import { MemoryQueue } from './queue/memory.js'
 import { JetStreamQueue } from './queue/jetstream.js'
+import { jetStreamStores, type JetStreamStoreOptions } from './queue/jetstream-stores.js'
 import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
@@ -77,6 +78,10 @@ export interface RuntimeOptions {
   queueName?: string
   /** With `queue: 'jetstream'`: redelivery after this long without ack; running calls keep their lease. @default 30000 */
   ackWaitMs?: number
+  /** With `queue: 'jetstream'`: bounds of the dead-letter stream `OF_<name>_dead` (the oldest letter is dropped and logged beyond them). @default 10000 letters, 256 MiB */
+  deadLetters?: JetStreamStoreOptions['deadLetters']
+  /** With `queue: 'jetstream'`: how long a call's status stays in the bucket `OF_<name>_calls` after its last change, and the bucket's bytes. @default 24 h, 256 MiB */
+  callStatus?: JetStreamStoreOptions['callStatus']
   /** Async retry settings (`max_retry_attempts`, `initial_retry_wait`, `max_retry_wait`, `retry_http_codes`); annotations override them per function. @default 10 attempts, 1 s, 30 s, 408,429,500,502,503,504 */
   retry?: Partial<RetrySettings>
   /** How callbacks are retried when the receiver fails. @default 3 tries, 500 ms doubling, 10 s each */
@@ -204,6 +209,7 @@ export class Runtime {
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
+      ...(this.queue instanceof JetStreamQueue ? jetStreamStores(this.queue, this.log, { ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}), ...(options.callStatus ? { callStatus: options.callStatus } : {}) }) : {}),
       router: this.router,
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
