@@ -295,6 +295,7 @@ export class Runtime {
       isReady: () => this.accepting,
       ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
+      secretsDir: () => join(this.config.dir, '.secrets'),
       plugins: [
         this.drainGate.plugin,
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
@@ -369,7 +370,7 @@ export class Runtime {
       await deployment?.close(0).catch(() => undefined)
       const reason = (err as Error).message
       summary.reason = reason
-      this.router.failed.set(spec.name, reason)
+      this.router.failed.set(spec.name, { spec, reason })
       this.metrics.buildError(spec.name)
       this.log(`error: ${spec.name}: ${reason}`)
     }
