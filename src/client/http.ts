@@ -1,3 +1,5 @@
+import { redactUrl } from '../logs/redact.js'
+
 /** What every client command shares: where the gateway is, how to authenticate, how to fail. */
 export interface ClientContext {
   gateway: string
@@ -43,10 +45,10 @@ export async function request(ctx: ClientContext, path: string, init: RequestIni
     res = await fetch(`${ctx.gateway}${path}`, { ...init, headers })
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message
-    throw new ClientError(`cannot reach the gateway at ${ctx.gateway} (${cause}): is \`faasdev up\` running? (--gateway or OPENFAAS_URL)`)
+    throw new ClientError(`cannot reach the gateway at ${redactUrl(ctx.gateway)} (${cause}): is \`faasdev up\` running? (--gateway or OPENFAAS_URL)`)
   }
   if (res.status === 401) {
-    throw new ClientError(`${ctx.gateway} wants credentials: ${ctx.authorization ? 'FAASDEV_PASSWORD is wrong' : 'set FAASDEV_PASSWORD to the password `faasdev up --auth` printed'}`)
+    throw new ClientError(`${redactUrl(ctx.gateway)} wants credentials: ${ctx.authorization ? 'FAASDEV_PASSWORD is wrong' : 'set FAASDEV_PASSWORD to the password `faasdev up --auth` printed'}`)
   }
   return res
 }

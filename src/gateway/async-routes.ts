@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { QueueWorker } from '../queue-worker/worker.js'
-import { redactUrl, type DeadLetter } from '../queue-worker/calls.js'
+import type { DeadLetter } from '../queue-worker/calls.js'
+import { redactUrl } from '../logs/redact.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { splitName, type Router } from '../router/router.js'
 import { callIdOf, startTimeHeader, subPath } from './app.js'
@@ -36,7 +37,7 @@ export function validateCallbackUrl(value: string | string[] | undefined): strin
     url = undefined
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new FaasError('ERR_BAD_CALLBACK_URL', `X-Callback-Url must be an http:// or https:// URL, got ${JSON.stringify(text)}\n`, { internal: 'gateway' })
+    throw new FaasError('ERR_BAD_CALLBACK_URL', `X-Callback-Url must be an http:// or https:// URL, got ${JSON.stringify(redactUrl(text ?? ''))}\n`, { internal: 'gateway' })
   }
   lastCallbackUrl = [text as string, url.href]
   return url.href
@@ -85,6 +86,8 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
         }
         headers['x-call-id'] = callId
         const body = request.body as Buffer | undefined
+        // The caller's framing is dropped above; the stored call says how long its body is, as delivered.
+        headers['content-length'] = String(body?.length ?? 0)
         await worker.submit({
           id: callId,
           function: deployment.name,

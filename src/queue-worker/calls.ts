@@ -6,21 +6,9 @@
 import { Deque } from '../queue/deque.js'
 import type { QueuedCall } from '../queue/types.js'
 import type { CallbackOutcome } from './callback.js'
+import { redactUrl } from '../logs/redact.js'
 
 export type CallStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'dead-lettered'
-
-/** A URL as the status API shows it: a password in it is replaced by `***`. */
-export function redactUrl(url: string): string {
-  if (!url.includes('@')) return url
-  try {
-    const u = new URL(url)
-    if (!u.password) return url
-    u.password = '***'
-    return u.href
-  } catch {
-    return url
-  }
-}
 
 /** A call's status as `GET /system/async-function/CALL_ID` shows it. */
 export interface CallRecord {

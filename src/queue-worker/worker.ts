@@ -13,6 +13,7 @@ import type { InvokeResult } from '../pool/replica.js'
 import type { Router } from '../router/router.js'
 import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
 import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
+import { redactUrl } from '../logs/redact.js'
 import { CallStore, DeadLetters, type CallEntry, type CallRecord, type CallStatus } from './calls.js'
 import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
 
@@ -68,6 +69,25 @@ function errorResult(err: unknown): InvokeResult {
   const headers = Object.entries(e.headers) as [string, string][]
   if (!headers.some(([k]) => k.toLowerCase() === 'x-openfaas-internal')) headers.push(['X-OpenFaaS-Internal', 'queue-worker'])
   return { status: e.statusCode, headers: [['content-type', 'text/plain; charset=utf-8'], ...headers], body: e.emptyBody ? new Uint8Array() : new TextEncoder().encode(e.message) }
+}
+
+/**
+ * The request headers a queued call is delivered with: its call id, and the `Content-Length`
+ * of its bytes, as OpenFaaS's queue-worker (a Go HTTP client) sends one. The caller's framing
+ * belonged to the submit hop and was dropped there. Every delivery (the first, retries, a
+ * replayed dead letter, a triggered call) comes through here, so each carries a true one.
+ */
+export function deliveryHeaders(call: QueuedCall, length: number): QueuedCall['headers'] {
+  const given = call.headers
+  // Go's client sends `Content-Length: 0` for an empty POST, PUT or PATCH only.
+  const framed = length > 0 || call.method === 'POST' || call.method === 'PUT' || call.method === 'PATCH'
+  const contentLength = framed ? String(length) : undefined
+  if (given['x-call-id'] === call.id && given['content-length'] === contentLength && given['transfer-encoding'] === undefined) return given
+  const headers: QueuedCall['headers'] = { ...given, 'x-call-id': call.id }
+  delete headers['transfer-encoding']
+  if (contentLength === undefined) delete headers['content-length']
+  else headers['content-length'] = contentLength
+  return headers
 }
 
 export class QueueWorker {
@@ -313,9 +333,9 @@ export class QueueWorker {
     let result: InvokeResult
     try {
       const d = deployment ?? this.router.resolve(fn)
-      const headers = call.headers['x-call-id'] === call.id ? call.headers : { ...call.headers, 'x-call-id': call.id }
       // A copy per attempt: the replica takes over the bytes it is sent, and a retry needs them again.
       const body = call.body && call.body.byteLength > 0 ? call.body.slice() : null
+      const headers = deliveryHeaders(call, body?.byteLength ?? 0)
       result = await this.router.invokeDeployment(d, { method: call.method, path: call.path, headers, body, callId: call.id })
     } catch (err) {
       if (err instanceof FaasError && (err.code === 'ERR_POOL_SATURATED' || err.code === 'ERR_CLOSED') && !this.stopped) {
@@ -375,11 +395,11 @@ export class QueueWorker {
       'User-Agent': 'faasdev-queue-worker',
     })
     const outcome = await this.callbacks.send(url, headers, result.body)
-    record.callback = outcome
+    record.callback = outcome.error ? { ...outcome, error: redactUrl(outcome.error) } : outcome
     const ok = outcome.status !== undefined && outcome.status < 400
     if (!ok) {
       this.counters.callbacksFailed++
-      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${url} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
+      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${redactUrl(url)} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
     }
   }
 }

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs'
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { connect, credsAuthenticator, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { FaasError } from '../errors.js'
+import { redactUrl } from '../logs/redact.js'
 import { CALL_HEADER, decodeCall, deliveryCount, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
 import { Puller } from './jetstream-puller.js'
 import { NatsServer } from './nats-server.js'
@@ -147,7 +148,7 @@ export class JetStreamQueue implements QueueBackend {
       })
     } catch (err) {
       await this.server?.close()
-      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `cannot connect to NATS at ${redact(url)}: ${(err as Error).message}`, { cause: err })
+      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `cannot connect to NATS at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err })
     }
     const maxPayload = this.nc.info?.max_payload ?? 0
     if (maxPayload < this.o.maxBody + HEADER_ROOM) {
@@ -155,7 +156,7 @@ export class JetStreamQueue implements QueueBackend {
       await this.server?.close()
       throw new FaasError(
         'ERR_QUEUE_UNAVAILABLE',
-        `the NATS server at ${redact(url)} accepts messages up to ${maxPayload} bytes (max_payload), but --max-body ${this.o.maxBody} needs ${this.o.maxBody + HEADER_ROOM}: ` +
+        `the NATS server at ${redactUrl(url)} accepts messages up to ${maxPayload} bytes (max_payload), but --max-body ${this.o.maxBody} needs ${this.o.maxBody + HEADER_ROOM}: ` +
           `raise max_payload in the server's configuration or lower --max-body`,
       )
     }
@@ -167,7 +168,7 @@ export class JetStreamQueue implements QueueBackend {
       await this.nc.close()
       await this.server?.close()
       if (err instanceof FaasError) throw err
-      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `JetStream at ${redact(url)}: ${(err as Error).message}`, { cause: err })
+      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `JetStream at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err })
     }
     await this.refresh()
     this.refreshTimer = setInterval(() => void this.refresh(), this.o.refreshMs)
@@ -443,10 +444,6 @@ export class JetStreamQueue implements QueueBackend {
   private notify(fn: string): void {
     for (const l of this.listeners) l(fn)
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, '//***@')
 }
 
 function toSubmitError(err: unknown, o: { maxMessages: number; maxBytes: number; maxBody: number }): FaasError {

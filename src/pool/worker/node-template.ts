@@ -111,9 +111,12 @@ function compact(value: QsValue): QsValue {
 function parseBody(input: CallInput): unknown {
   const { message } = input
   const headers = message.headers
-  const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && !Number.isNaN(Number(header(headers, 'content-length'))))
-  const legacyEmpty = input.data.lang === 'node22' ? undefined : {}
   const bytes = message.body ?? new Uint8Array(0)
+  // The bytes decide: a queued call reaches us without the caller's framing headers (they
+  // belong to the hop that carried it). Framing still matters for an empty body, where
+  // body-parser tells `Content-Length: 0` (an empty string for text) from no body at all.
+  const hasBody = bytes.byteLength > 0 || headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && !Number.isNaN(Number(header(headers, 'content-length'))))
+  const legacyEmpty = input.data.lang === 'node22' ? undefined : {}
   const type = (header(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
   const check = (limit: number): void => {
     if (bytes.byteLength > limit) throw new HttpError(413, 'PayloadTooLargeError: request entity too large')
