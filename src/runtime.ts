@@ -297,6 +297,7 @@ export class Runtime {
             const error = this.router.deployments.get(name)?.buildError
             return error ? { building: false, error } : undefined
           },
+          triggers: (name) => this.triggers.statusOf(name),
         }),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
         triggerRoutes(this.triggers, this.options.maxBody ?? 10 * 1024 * 1024),

@@ -1,4 +1,5 @@
 import { ClientError, columns, expectOk, request, type ClientContext } from './http.js'
+import { describeTriggers, triggersByName } from './triggers.js'
 
 /** The fields of OpenFaaS's FunctionStatus the commands print (zero numbers are omitted by the API). */
 interface FunctionStatus {
@@ -27,10 +28,11 @@ export async function list(ctx: ClientContext): Promise<void> {
   const res = await expectOk(await request(ctx, '/system/functions'), 'listing functions')
   const fns = (await res.json()) as FunctionStatus[]
   if (ctx.json) return ctx.out(`${JSON.stringify(fns, null, 2)}\n`)
+  const triggers = await triggersByName(ctx)
   const rows = fns
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`, String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞'])
-  ctx.out(columns(['FUNCTION', 'LANG', 'INVOCATIONS', 'REPLICAS', 'INFLIGHT', 'MAX INFLIGHT'], rows))
+    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`, String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞', describeTriggers(triggers.get(f.name))])
+  ctx.out(columns(['FUNCTION', 'LANG', 'INVOCATIONS', 'REPLICAS', 'INFLIGHT', 'MAX INFLIGHT', 'TRIGGERS'], rows))
 }
 
 export async function describe(ctx: ClientContext, name: string): Promise<void> {
@@ -58,6 +60,9 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
     ['Secrets', f.secrets?.length ? f.secrets.join(', ') : '<none>'],
     ['Limits', map(f.limits)],
   ]
+  const triggers = (await triggersByName(ctx)).get(f.name)
+  lines.push(['Triggers', describeTriggers(triggers) || '<none>'])
+  if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
   if (f.lastError) lines.push(['Last error', f.lastError])
   const width = Math.max(...lines.map(([k]) => k.length)) + 1

@@ -46,6 +46,15 @@ export interface UiFunction {
   throttledTotal: number
   queue: QueueFigures
   series: CallSeries
+  /** Its topics and schedule, when it has a `topic` annotation. */
+  triggers?: UiTriggers
+}
+
+export interface UiTriggers {
+  topics: string[]
+  schedule?: string
+  /** ISO time of the next scheduled call. */
+  nextRun?: string
 }
 
 export interface UiSnapshot {
@@ -62,6 +71,8 @@ export interface UiOptions {
   queue?: () => Iterable<QueueWorkerFigures>
   /** A function being rebuilt, or whose last rebuild failed (the old version keeps serving). */
   build?: (name: string) => { building: boolean; error?: string } | undefined
+  /** A function's triggers (topics, schedule, next run). */
+  triggers?: (name: string) => UiTriggers | undefined
   /** Seconds between two snapshots on the stream. @default 1 */
   intervalSeconds?: number
   /** @default 10 */
@@ -105,6 +116,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
     const build = options.build?.(d.name)
     const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
     const reason = build?.error ?? s.lastError
+    const triggers = options.triggers?.(d.name)
     functions.push({
       name: d.name,
       status,
@@ -116,6 +128,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       ready: s.ready,
       inflight: s.inflight + s.waiting,
       ...(s.maxInflight ? { maxInflight: s.maxInflight } : {}),
+      ...(triggers ? { triggers } : {}),
     })
   }
   for (const [name, reason] of router.failed) {

@@ -120,14 +120,19 @@ export class Triggers {
   }
 
   status(): TriggerStatus[] {
-    return [...this.entries.values()]
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((e) => ({
-        name: e.name,
-        topics: e.topics,
-        ...(e.schedule ? { schedule: e.schedule.text } : {}),
-        ...(e.nextAt !== undefined ? { nextRun: new Date(e.nextAt).toISOString() } : {}),
-      }))
+    return [...this.entries.keys()].sort().map((name) => this.statusOf(name) as TriggerStatus)
+  }
+
+  /** One function's triggers; undefined when it has none. */
+  statusOf(name: string): TriggerStatus | undefined {
+    const e = this.entries.get(name)
+    if (!e) return undefined
+    return {
+      name: e.name,
+      topics: e.topics,
+      ...(e.schedule ? { schedule: e.schedule.text } : {}),
+      ...(e.nextAt !== undefined ? { nextRun: new Date(e.nextAt).toISOString() } : {}),
+    }
   }
 
   /** One message to every function subscribed to `topic`, as one async call each. */

@@ -44,10 +44,10 @@ describe('parseSchedule', () => {
 
   it('reads @every as an interval of whole seconds, at least one', () => {
     const from = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 400))
-    expect(parse('@every 30s').next(from).getTime() - Date.UTC(2026, 0, 1)).toBe(30_000)
-    expect(parse('@every 1h30m').next(from).getTime() - Date.UTC(2026, 0, 1)).toBe(5_400_000)
-    expect(parse('@every 1.5s').next(from).getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
-    expect(parse('@every 200ms').next(from).getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
+    expect(parse('@every 30s').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(30_000)
+    expect(parse('@every 1h30m').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(5_400_000)
+    expect(parse('@every 1.5s').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
+    expect(parse('@every 200ms').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
   })
 
   it('honours a CRON_TZ prefix', () => {
