@@ -100,7 +100,8 @@ async function run(command: string, argv: string[]): Promise<void> {
     case 'publish': {
       const { values, positionals } = parse(argv, { data: { type: 'string', short: 'd' }, 'content-type': { type: 'string' } })
       if (positionals.length !== 1 || !positionals[0]) throw new ClientError('usage: faasdev publish TOPIC [-d DATA]', 2)
-      return publish(clientContext(values), positionals[0], { ...(values.data !== undefined ? { data: values.data } : {}), ...(values['content-type'] ? { contentType: values['content-type'] } : {}) })
+      const body = values.data !== undefined ? new TextEncoder().encode(values.data) : readStdin()
+      return publish(clientContext(values), positionals[0], { body, ...(values['content-type'] ? { contentType: values['content-type'] } : {}) })
     }
     case 'new': {
       const { values, positionals } = parse(argv, { lang: { type: 'string', short: 'l' }, file: { type: 'string', short: 'f' } })

@@ -1,5 +1,4 @@
 /** `faasdev publish`, and the triggers `list` and `describe` show (from `GET /system/triggers`). */
-import { readFileSync } from 'node:fs'
 import { ClientError, expectOk, request, type ClientContext } from './http.js'
 
 export interface TriggerStatus {
@@ -32,18 +31,9 @@ function when(iso: string): string {
 }
 
 export interface PublishOptions {
-  /** `-d DATA`; stdin when absent. */
-  data?: string
+  /** `-d DATA`, or stdin. */
+  body: Uint8Array
   contentType?: string
-}
-
-function readStdin(): Uint8Array {
-  if (process.stdin.isTTY) return new Uint8Array()
-  try {
-    return readFileSync(0)
-  } catch {
-    return new Uint8Array()
-  }
 }
 
 function looksLikeJson(body: Uint8Array): boolean {
@@ -56,7 +46,7 @@ function looksLikeJson(body: Uint8Array): boolean {
 }
 
 export async function publish(ctx: ClientContext, topic: string, o: PublishOptions): Promise<void> {
-  const body = o.data !== undefined ? new TextEncoder().encode(o.data) : readStdin()
+  const body = o.body
   // A message that parses as JSON is sent as JSON (template handlers then get it parsed), unless told otherwise.
   const contentType = o.contentType ?? (body.length > 0 && looksLikeJson(body) ? 'application/json' : 'text/plain')
   const res = await request(ctx, `/system/publish/${encodeURIComponent(topic)}`, { method: 'POST', headers: { 'content-type': contentType }, body: body as unknown as BodyInit })

@@ -6,6 +6,7 @@
  * timers here, the scheduler asks for the next run.
  */
 import { Cron } from 'croner'
+import { parseDuration } from '../config/units.js'
 
 export interface Schedule {
   /** The annotation as written. */
@@ -16,25 +17,15 @@ export interface Schedule {
 
 export type ScheduleResult = { ok: true; schedule: Schedule } | { ok: false; error: string }
 
-const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-
 /**
  * Go's `time.ParseDuration` (what `@every` takes) in milliseconds: every number needs a unit
  * (`90s`, `1h30m`, `1.5h`), `0` alone is allowed; undefined when it is not one.
  */
 export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0
-  const part = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y
-  let total = 0
-  let index = 0
-  while (index < text.length) {
-    part.lastIndex = index
-    const match = part.exec(text)
-    if (!match) return undefined
-    total += Number(match[1]) * (GO_UNITS[match[2] as string] as number)
-    index = part.lastIndex
-  }
-  return index > 0 ? total : undefined
+  // The watchdog's reading also takes a bare number of seconds; Go's does not.
+  if (text.trim() !== text || /^[\d.]*$/.test(text)) return undefined
+  return parseDuration(text)
 }
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
