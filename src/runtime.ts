@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
 import { createGateway } from './gateway/app.js'
+import { DrainGate } from './gateway/drain.js'
 import { basicAuth } from './gateway/auth.js'
 import { pressurePlugin, type PressureOptions } from './gateway/pressure.js'
 import { systemLogs } from './gateway/system-logs.js'
@@ -152,6 +153,8 @@ export class Runtime {
   private startPromise: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private accepting = false
+  /** Keeps the gateway answering (503 to new calls) while the calls taken finish. */
+  private readonly drainGate = new DrainGate()
   readonly summary: FunctionSummary[] = []
   private readonly log: (line: string) => void
   /** The structured logger (also Fastify's) unless the log format is plain. */
@@ -285,6 +288,7 @@ export class Runtime {
       ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
       plugins: [
+        this.drainGate.plugin,
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
         pressurePlugin(this.options.pressure),
         this.metrics.plugin,
@@ -416,26 +420,33 @@ export class Runtime {
   }
 
   /**
-   * Closing the server only drops keep-alive connections that are idle at that moment; one
-   * whose call was in flight would hold the process open for its keep-alive timeout once the
-   * call ends, so idle connections are dropped until the server has closed.
+   * Called once the calls taken have finished (or the grace period is over). Closing the
+   * server only drops keep-alive connections that are idle at that moment; one whose call was
+   * in flight would hold the process open for its keep-alive timeout once the call ends, so
+   * idle connections are dropped until the server has closed, and every connection at the
+   * grace limit.
    */
-  private async closeGateway(): Promise<void> {
+  private async closeGateway(deadline: number): Promise<void> {
     const app = this.app
     if (!app) return
     const sweep = setInterval(() => app.server.closeIdleConnections(), 100)
+    const force = setTimeout(() => app.server.closeAllConnections(), Math.max(0, deadline - Date.now()))
     try {
       await app.close()
     } finally {
       clearInterval(sweep)
+      clearTimeout(force)
     }
   }
 
   private async doClose(): Promise<void> {
     this.accepting = false
+    // New calls get 503 from here on, on a gateway that keeps listening until the work is done.
+    this.drainGate.drain()
     this.queueWorker.stopIntake()
     if (this.startPromise) await this.startPromise.catch(() => undefined)
     const grace = this.options.graceMs ?? 30_000
+    const deadline = Date.now() + grace
     const steps: [string, () => Promise<unknown>][] = [
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
@@ -443,10 +454,10 @@ export class Runtime {
       ['triggers', async () => this.triggers.close()],
       // Before the replicas: a save during shutdown must not start new ones.
       ['watcher', async () => this.reloader.close()],
-      // Fastify answers 503 to new requests once closing, and waits for those in flight.
-      // The queue keeps being worked (intake answers 503) while the gateway stops taking requests.
-      ['gateway and queue', async () => Promise.all([this.closeGateway(), this.drainQueue(grace)])],
-      ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(grace, d.spec.watchdog.writeTimeoutMs))))],
+      // The sync calls taken finish and the queue keeps being worked, within the grace period.
+      ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(grace)])],
+      ['gateway', async () => this.closeGateway(deadline)],
+      ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(Math.max(0, deadline - Date.now()), d.spec.watchdog.writeTimeoutMs))))],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]
     for (const [name, step] of steps) {

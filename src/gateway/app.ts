@@ -3,7 +3,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { FaasError } from '../errors.js'
 import type { InvokeResult } from '../pool/replica.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
+import { lingerOnClose } from './linger.js'
 import type { Router } from '../router/router.js'
+import { subPath } from './request-target.js'
 import { registerSystemRoutes } from './system-routes.js'
 
 export interface GatewayOptions {
@@ -32,13 +34,6 @@ export function startTimeHeader(ms = Date.now()): string {
   return `${ms}000000`
 }
 
-/** Everything after `/function/NAME` (at least `/`), with the raw query string. */
-export function subPath(url: string, prefix: string, rawName: string): string {
-  const rest = url.slice(prefix.length + 1 + rawName.length)
-  if (rest === '' || rest.startsWith('?')) return `/${rest}`
-  return rest
-}
-
 export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyReply {
   reply.code(result.status)
   for (const [k, v] of result.headers) {
@@ -63,6 +58,8 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   })
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    // A body refused unread: the client may still be sending it and must get to read the 413.
+    if (err.statusCode === 413) lingerOnClose(request.raw.socket)
     const started = (request as FastifyRequest & { faasStarted?: number }).faasStarted
     if (started !== undefined) reply.header('X-Duration-Seconds', ((performance.now() - started) / 1000).toFixed(6))
     if (err instanceof FaasError) {
@@ -98,7 +95,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
       const result = await router.invoke(rawName, {
         method: request.method,
-        path: subPath(request.url, '/function', rawName),
+        path: subPath(request.url),
         headers,
         body: body && body.length > 0 ? new Uint8Array(body) : null,
         callId,

@@ -10,7 +10,8 @@ import type { DeadLetter } from '../queue-worker/calls.js'
 import { redactUrl } from '../logs/redact.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { splitName, type Router } from '../router/router.js'
-import { callIdOf, startTimeHeader, subPath } from './app.js'
+import { callIdOf, startTimeHeader } from './app.js'
+import { subPath } from './request-target.js'
 
 export interface AsyncRoutesOptions {
   router: Router
@@ -92,7 +93,7 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
           id: callId,
           function: deployment.name,
           method: request.method,
-          path: subPath(request.url, '/async-function', rawName),
+          path: subPath(request.url),
           headers,
           // A copy: a small Buffer is a view into a shared 8 KiB slab that a queued call would pin.
           body: body && body.length > 0 ? new Uint8Array(body) : null,

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { isOpenPattern, isProtectedRoute, looksProtected } from './request-target.js'
 
 export interface BasicAuthOptions {
   /** @default 'admin' */
@@ -12,10 +13,16 @@ export function generatePassword(): string {
   return randomBytes(18).toString('base64url')
 }
 
-/** OpenFaaS protects the system API and the UI, never function calls, health or metrics. */
-export function isProtected(url: string): boolean {
-  const path = url.split('?')[0] ?? ''
-  return path.startsWith('/system/') || path === '/system' || path === '/ui' || path.startsWith('/ui/')
+/**
+ * OpenFaaS protects the system API and the UI, never function calls, health or metrics.
+ * Decided on the route the router matched, which no spelling of the path (`/%73ystem`, `//`,
+ * absolute-form…) changes, so every route registered under `/system/` or `/ui` is covered
+ * without asking; a request no route matched is judged on every reading of its path.
+ */
+export function isProtected(request: FastifyRequest): boolean {
+  const pattern = request.routeOptions.url
+  if (pattern === undefined || isOpenPattern(pattern)) return looksProtected(request.url)
+  return isProtectedRoute(pattern)
 }
 
 // Comparing fixed-length digests keeps the comparison constant-time whatever the lengths.
@@ -26,7 +33,7 @@ export function basicAuth(options: BasicAuthOptions) {
   const expected = digest(`${options.user ?? 'admin'}:${options.password}`)
   return (app: FastifyInstance): void => {
     app.addHook('onRequest', async (request, reply) => {
-      if (!isProtected(request.url)) return
+      if (!isProtected(request)) return
       const header = request.headers.authorization ?? ''
       const match = /^Basic\s+(\S+)$/i.exec(header)
       const given = match?.[1] ? Buffer.from(match[1], 'base64').toString('utf8') : ''

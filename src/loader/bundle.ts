@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { build, context, type BuildContext, type BuildFailure, type BuildOptions, type Message } from 'esbuild'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
+import { MODULE_PATH_DEFINES, modulePathsPlugin } from './module-paths.js'
 
 const run = promisify(execFile)
 
@@ -40,12 +41,13 @@ function buildOptions(spec: FunctionSpec, outfile: string): BuildOptions & { met
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'silent',
-    // CommonJS code in an ES module bundle: `require` resolves from the handler folder,
-    // `__dirname` and `__filename` name the handler's own files.
+    // CommonJS code in an ES module bundle: a `require` esbuild cannot follow resolves from
+    // the handler folder; each module sees its own `__dirname`, `__filename` and `import.meta`.
     banner: {
       js: `import { createRequire as __faasdevCreateRequire } from 'node:module'; globalThis.require ??= __faasdevCreateRequire(${JSON.stringify(pathToFileURL(spec.entry).href)});`,
     },
-    define: { __dirname: JSON.stringify(spec.handlerDir), __filename: JSON.stringify(spec.entry) },
+    define: MODULE_PATH_DEFINES,
+    plugins: [modulePathsPlugin()],
   }
 }
 

@@ -26,9 +26,31 @@ function headerPairs(message: InvokeMessage): [string, string][] {
   return pairs
 }
 
+const HOST = /^(?:[\w.~-]+|\[[\da-f:.]+\])(?::\d{1,5})?$/i
+let lastOrigin: [host: string, origin: string] = ['localhost', 'http://localhost']
+
+/**
+ * The Host header when it is one `host[:port]`, else `http://localhost`: whatever a client
+ * puts in Host (`evil.example/x?`, `a b`) never moves the path or the query, nor fails the URL.
+ */
+function originOf(host: string | string[] | undefined): string {
+  if (typeof host !== 'string' || host === '') return 'http://localhost'
+  if (host === lastOrigin[0]) return lastOrigin[1]
+  let origin = 'http://localhost'
+  if (HOST.test(host)) {
+    try {
+      origin = new URL(`http://${host}`).origin
+    } catch {
+      // Host-shaped but not a host (an IPv4 part above 255, a port above 65535): localhost.
+    }
+  }
+  lastOrigin = [host, origin]
+  return origin
+}
+
 function urlOf(message: InvokeMessage): string {
-  const host = typeof message.headers.host === 'string' ? message.headers.host : 'localhost'
-  return `http://${host}${message.path}`
+  const path = message.path.startsWith('/') ? message.path : `/${message.path}`
+  return `${originOf(message.headers.host)}${path}`
 }
 
 function buildRequest(message: InvokeMessage, url: string, headers: HeadersInit): Request {

@@ -241,8 +241,12 @@ export async function callNodeTemplateHandler(handler: (...args: unknown[]) => u
     if (err instanceof HttpError) return { status: err.status, headers: [['content-type', 'text/html; charset=utf-8']], body: encoder.encode(err.message) }
     throw err
   }
-  const url = new URL(message.path, 'http://localhost')
-  const event = { body, headers, method: message.method, query: input.data.lang === 'node22' ? parseQuery(url.search) : parseQs(url.search), path: url.pathname }
+  // Split, not parsed as a URL: a path like `//evil.example/x` would otherwise become a host,
+  // and Express's `req.path` is the raw path too.
+  const q = message.path.indexOf('?')
+  const path = q < 0 ? message.path : message.path.slice(0, q)
+  const search = q < 0 ? '' : message.path.slice(q + 1)
+  const event = { body, headers, method: message.method, query: input.data.lang === 'node22' ? parseQuery(search) : parseQs(search), path }
 
   return new Promise<CallOutput>((resolve) => {
     let done = false
