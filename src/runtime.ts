@@ -29,6 +29,10 @@ import type { RetrySettings } from './queue-worker/retry.js'
 import { QueueWorker, type FunctionQueueStats } from './queue-worker/worker.js'
 import { Triggers } from './triggers/triggers.js'
 import { triggerRoutes } from './triggers/routes.js'
+import { CallbackSink, faultInterceptor, faultTargets } from './faults/inject.js'
+import { faultRoutes } from './faults/routes.js'
+import { describeFault } from './faults/spec.js'
+import { FaultStore } from './faults/store.js'
 
 export interface RuntimeOptions {
   /** Path of the stack file. @default `stack.yaml`, then `stack.yml`, in the working directory */
@@ -142,6 +146,9 @@ export class Runtime {
   readonly queueWorker: QueueWorker
   /** Schedules and topics (`topic`/`schedule` annotations), as the OpenFaaS connectors run them. */
   readonly triggers: Triggers
+  /** Injected faults (`/system/faults`): off until one is injected. */
+  readonly faults: FaultStore
+  private readonly callbackSink = new CallbackSink()
   /** Async call ids left unfinished when the last `close()` ran out of grace. */
   unfinishedCalls: string[] = []
   /** Per-second call counts and latencies of the last minutes, for the dashboard. */
@@ -192,6 +199,11 @@ export class Runtime {
       else if (e.detectedAt !== undefined && e.servingAt !== undefined) this.metrics.reloadDuration(e.name, (e.servingAt - e.detectedAt) / 1000)
     })
     this.router.observe({ finished: (name, status, seconds) => this.callStats.record(name, status, seconds, Date.now()) })
+    this.faults = new FaultStore({
+      lookup: faultTargets(this.router),
+      onInjected: (fn, kind) => this.metrics.faultInjected(fn, kind),
+    })
+    this.router.intercept = faultInterceptor(this.faults)
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
@@ -199,6 +211,7 @@ export class Runtime {
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.callback ? { callback: options.callback } : {}),
+      callbackFault: (fn) => this.callbackSink.target(this.faults, fn),
       events: {
         processed: () => this.metrics.queueProcessed(this.queueName),
         retried: (fn) => this.metrics.retry(fn),
@@ -297,12 +310,14 @@ export class Runtime {
           router: this.router,
           stats: this.callStats,
           queue: () => this.queueWorker.stats(),
+          faults: (name) => this.faults.list(name).map(describeFault),
           build: (name) => {
             const error = this.router.deployments.get(name)?.buildError
             return error ? { building: false, error } : undefined
           },
           triggers: (name) => this.triggers.statusOf(name),
         }),
+        faultRoutes(this.faults),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
         triggerRoutes(this.triggers, this.options.maxBody ?? 10 * 1024 * 1024),
       ],
@@ -458,6 +473,7 @@ export class Runtime {
       ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(grace)])],
       ['gateway', async () => this.closeGateway(deadline)],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(Math.max(0, deadline - Date.now()), d.spec.watchdog.writeTimeoutMs))))],
+      ['fault sink', async () => this.callbackSink.close()],
       ['build', async () => (this.buildDir ? rm(this.buildDir, { recursive: true, force: true }) : undefined)],
     ]
     for (const [name, step] of steps) {

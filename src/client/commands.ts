@@ -1,3 +1,5 @@
+import { describeFault } from '../faults/spec.js'
+import { activeFaults } from './fault.js'
 import { ClientError, columns, expectOk, request, type ClientContext } from './http.js'
 import { describeTriggers, triggersByName } from './triggers.js'
 
@@ -38,7 +40,8 @@ export async function list(ctx: ClientContext): Promise<void> {
 export async function describe(ctx: ClientContext, name: string): Promise<void> {
   const res = await expectOk(await request(ctx, `/system/function/${enc(name)}`), `describing ${name}`)
   const f = (await res.json()) as FunctionStatus
-  if (ctx.json) return ctx.out(`${JSON.stringify(f, null, 2)}\n`)
+  const faults = await activeFaults(ctx, f.name)
+  if (ctx.json) return ctx.out(`${JSON.stringify(faults.length > 0 ? { ...f, faults } : f, null, 2)}\n`)
   const map = (m: Record<string, string> | undefined): string => {
     const entries = Object.entries(m ?? {})
     return entries.length === 0 ? '<none>' : entries.map(([k, v]) => `\n  ${k}: ${v}`).join('')
@@ -65,6 +68,7 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
   if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
   if (f.lastError) lines.push(['Last error', f.lastError])
+  if (faults.length > 0) lines.push(['Faults', faults.map((x) => `\n  ${x.id}: ${describeFault(x)}`).join('')])
   const width = Math.max(...lines.map(([k]) => k.length)) + 1
   ctx.out(`${lines.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`)
 }

@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describe, invoke, list, logs, scale } from './commands.js'
+import { fault, FAULT_USAGE } from './fault.js'
 import { ClientError, clientContext } from './http.js'
 import { NEW_LANGS, scaffold, stackFileFor } from './new.js'
 import { publish } from './triggers.js'
 
-export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'new', 'publish'] as const
+export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'fault', 'new', 'publish'] as const
 
 export const CLIENT_USAGE = `  faasdev list [--json]
   faasdev describe NAME [--json]
@@ -14,6 +15,7 @@ export const CLIENT_USAGE = `  faasdev list [--json]
   faasdev logs NAME [--follow] [--tail N] [--since RFC3339] [--json]
   faasdev scale NAME --replicas N [--json]
   faasdev publish TOPIC [-d DATA] [--content-type TYPE] [--json]   (message from -d or stdin; JSON is sent as application/json)
+${FAULT_USAGE}
   faasdev new NAME --lang ${NEW_LANGS.join('|')} [-f stack.yml]
   Client commands talk to --gateway URL, else $OPENFAAS_URL, else http://127.0.0.1:8080, sending $FAASDEV_PASSWORD when set.`
 
@@ -102,6 +104,18 @@ async function run(command: string, argv: string[]): Promise<void> {
       if (positionals.length !== 1 || !positionals[0]) throw new ClientError('usage: faasdev publish TOPIC [-d DATA]', 2)
       const body = values.data !== undefined ? new TextEncoder().encode(values.data) : readStdin()
       return publish(clientContext(values), positionals[0], { body, ...(values['content-type'] ? { contentType: values['content-type'] } : {}) })
+    }
+    case 'fault': {
+      const { values, positionals } = parse(argv, {
+        kind: { type: 'string', short: 'k' },
+        count: { type: 'string', short: 'n' },
+        ms: { type: 'string' },
+        status: { type: 'string' },
+        probability: { type: 'string', short: 'p' },
+        list: { type: 'boolean' },
+        clear: { type: 'boolean' },
+      })
+      return fault(clientContext(values), positionals, values)
     }
     case 'new': {
       const { values, positionals } = parse(argv, { lang: { type: 'string', short: 'l' }, file: { type: 'string', short: 'f' } })

@@ -46,6 +46,8 @@ export interface UiFunction {
   throttledTotal: number
   queue: QueueFigures
   series: CallSeries
+  /** Active injected faults, e.g. `crash (2 left)`. */
+  faults?: string[]
   /** Its topics and schedule, when it has a `topic` annotation. */
   triggers?: UiTriggers
 }
@@ -73,6 +75,8 @@ export interface UiOptions {
   build?: (name: string) => { building: boolean; error?: string } | undefined
   /** A function's triggers (topics, schedule, next run). */
   triggers?: (name: string) => UiTriggers | undefined
+  /** Active injected faults of a function, described for people. */
+  faults?: (name: string) => string[]
   /** Seconds between two snapshots on the stream. @default 1 */
   intervalSeconds?: number
   /** @default 10 */
@@ -117,12 +121,14 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
     const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
     const reason = build?.error ?? s.lastError
     const triggers = options.triggers?.(d.name)
+    const faults = options.faults?.(d.name) ?? []
     functions.push({
       name: d.name,
       status,
       lang: d.spec.lang,
       deployed: true,
       ...(reason ? { reason } : {}),
+      ...(faults.length > 0 ? { faults } : {}),
       ...empty(d.name),
       desired: s.desired,
       ready: s.ready,

@@ -48,6 +48,7 @@ export class Metrics {
   private readonly buildErrors: Counter<'function_name'>
   private readonly triggersFired: Counter<'function_name' | 'topic'>
   private readonly reloads: Histogram<'function_name'>
+  private readonly faults: Counter<'function_name' | 'kind'>
 
   constructor(source: MetricsSource) {
     const registers = [this.registry]
@@ -160,6 +161,7 @@ export class Metrics {
     this.restarts = new Counter({ name: 'faasdev_replica_restarts_total', help: 'Replicas replaced after dying, by reason', labelNames: ['function_name', 'reason'], registers })
     this.buildErrors = new Counter({ name: 'faasdev_build_errors_total', help: 'Function builds that failed', labelNames: ['function_name'], registers })
     this.triggersFired = new Counter({ name: 'faasdev_trigger_fired_total', help: 'Calls submitted by a schedule or a published message, by topic', labelNames: ['function_name', 'topic'], registers })
+    this.faults = new Counter({ name: 'faasdev_faults_injected_total', help: 'Calls that met an injected fault, by kind', labelNames: ['function_name', 'kind'], registers })
     this.reloads = new Histogram({
       name: 'faasdev_reload_duration_seconds',
       help: 'Time from a change on disk to the new version serving',
@@ -227,6 +229,10 @@ export class Metrics {
 
   triggerFired(name: string, topic: string): void {
     this.triggersFired.inc({ function_name: functionLabel(name), topic })
+  }
+
+  faultInjected(name: string, kind: string): void {
+    this.faults.inc({ function_name: functionLabel(name), kind })
   }
 
   reloadDuration(name: string, seconds: number): void {

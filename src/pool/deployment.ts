@@ -101,6 +101,22 @@ export class Deployment extends EventEmitter {
     }
   }
 
+  /**
+   * Starts a replica with a heap of `heapLimitMb` in place of one of the running ones (the
+   * least busy drains) and sends `request` to it. How an `oom` fault reaches a function without
+   * `limits.memory` quickly: filling a default heap takes gigabytes and seconds.
+   */
+  async invokeOnFreshReplica(request: InvokeRequest, heapLimitMb: number): Promise<InvokeResult> {
+    if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
+    const replica = this.startReplica(this.spec, this.bundle, false, heapLimitMb)
+    await replica.ready
+    this.startedTotal++
+    const result = replica.invoke(request)
+    // Busy with the call now, so the one drained to make room is another.
+    this.reconcile()
+    return result
+  }
+
   /** Picks a replica for a call now, or undefined; the queue-worker uses this to take work only when a slot is free. */
   pick(): Replica | undefined {
     const i = pickReplica(this.replicas, this.spec.watchdog.maxInflight, this.rr++)
@@ -286,11 +302,12 @@ export class Deployment extends EventEmitter {
     }
   }
 
-  private startReplica(spec = this.spec, bundle = this.bundle, staged = false): Replica {
+  private startReplica(spec = this.spec, bundle = this.bundle, staged = false, heapLimitMb?: number): Replica {
     const replica = new Replica({
       name: `${this.name}-${++this.counter}`,
       bundle,
       spec,
+      ...(heapLimitMb ? { heapLimitMb } : {}),
       ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
     })
     if (staged) this.staging.push(replica)

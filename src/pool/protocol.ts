@@ -24,7 +24,12 @@ export interface InvokeMessage {
   headers: Headers
   body: Uint8Array | null
   callId: string
+  /** An injected fault this call meets inside the replica (`src/faults/`). */
+  fault?: ReplicaFault
 }
+
+/** The faults whose effect happens inside the replica, so it is the real one. */
+export type ReplicaFault = { kind: 'latency'; ms: number } | { kind: 'timeout' | 'crash' | 'oom' }
 
 export interface AbortMessage {
   t: 'abort'

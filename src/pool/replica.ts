@@ -26,6 +26,8 @@ export interface ReplicaOptions {
   onOutput?: (replica: string, stream: 'stdout' | 'stderr', line: string) => void
   /** How long a replica whose call timed out may take to answer a ping before it is replaced. @default 1000 */
   unresponsiveMs?: number
+  /** A heap limit for a function without `limits.memory` (an `oom` fault's replica). */
+  heapLimitMb?: number
 }
 
 interface Pending {
@@ -85,7 +87,7 @@ export class Replica extends EventEmitter {
       stdout: true,
       stderr: true,
       name: options.name,
-      ...(spec.memoryLimitBytes ? { resourceLimits: { maxOldGenerationSizeMb: Math.max(4, Math.ceil(spec.memoryLimitBytes / 1024 ** 2)) } } : {}),
+      ...(spec.memoryLimitBytes ? { resourceLimits: { maxOldGenerationSizeMb: Math.max(4, Math.ceil(spec.memoryLimitBytes / 1024 ** 2)) } } : options.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb } } : {}),
     })
     this.pipe('stdout')
     this.pipe('stderr')

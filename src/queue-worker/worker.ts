@@ -32,6 +32,8 @@ export interface QueueWorkerOptions {
   log?: (line: string) => void
   /** Hooks for metrics: a call finished (any outcome), was retried, was dead-lettered. */
   events?: QueueWorkerEvents
+  /** Where a callback goes instead of its URL when it meets a fault (`src/faults/`). */
+  callbackFault?: (fn: string) => Promise<string> | undefined
 }
 
 export interface QueueWorkerEvents {
@@ -101,6 +103,7 @@ export class QueueWorker {
   private readonly unboundedInflight: number
   private readonly log: (line: string) => void
   private readonly events: QueueWorkerEvents
+  private readonly callbackFault: QueueWorkerOptions['callbackFault']
   /** Per function: dispatches taken and not finished (including takes still resolving). */
   private readonly running = new Map<string, number>()
   /** Per call: deliveries that did not count as attempts (lost a slot race, deployment replaced). */
@@ -128,6 +131,7 @@ export class QueueWorker {
     this.unboundedInflight = options.unboundedInflight ?? 1000
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
     this.events = options.events ?? {}
+    this.callbackFault = options.callbackFault
     this.calls = new CallStore(options.recentCalls ?? 10_000)
     this.deadLetters = new DeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
   }
@@ -394,7 +398,8 @@ export class QueueWorker {
       'X-Retry-Max': String(settings.maxAttempts - 1),
       'User-Agent': 'faasdev-queue-worker',
     })
-    const outcome = await this.callbacks.send(url, headers, result.body)
+    const faulted = this.callbackFault?.(call.function)
+    const outcome = await this.callbacks.send(faulted ? await faulted : url, headers, result.body)
     record.callback = outcome.error ? { ...outcome, error: redactUrl(outcome.error) } : outcome
     const ok = outcome.status !== undefined && outcome.status < 400
     if (!ok) {

@@ -23,6 +23,8 @@ export class Router {
   readonly skipped = new Map<string, SkippedFunction>()
   readonly failed = new Map<string, string>()
   private readonly observers: CallObserver[] = []
+  /** Consulted before each call (fault injection); undefined lets the call through to the deployment. */
+  intercept: ((deployment: Deployment, request: InvokeRequest) => Promise<InvokeResult> | undefined) | undefined
 
   observe(observer: CallObserver): void {
     this.observers.push(observer)
@@ -49,7 +51,7 @@ export class Router {
     for (const o of this.observers) o.started?.(deployment.name)
     let status = 500
     try {
-      const result = await deployment.invoke(request)
+      const result = await (this.intercept?.(deployment, request) ?? deployment.invoke(request))
       status = result.status
       return result
     } catch (err) {

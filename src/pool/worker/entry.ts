@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
+import { meetFault } from './fault.js'
 import { callFetchHandler } from './fetch-style.js'
 import { callNodeTemplateHandler } from './node-template.js'
 
@@ -85,7 +86,8 @@ export function serve(mod: Record<string, unknown>): void {
           return abort.signal
         },
       }
-      out = data.style === 'fetch' ? await callFetchHandler(handler, input) : await callNodeTemplateHandler(handler, input)
+      const faulted = message.fault ? await meetFault(message.fault, input) : undefined
+      out = faulted ?? (data.style === 'fetch' ? await callFetchHandler(handler, input) : await callNodeTemplateHandler(handler, input))
     } catch (err) {
       console.error(err)
       out = { status: 500, headers: [['content-type', 'text/plain; charset=utf-8']], body: new TextEncoder().encode(String(err)) }

@@ -57,6 +57,11 @@ function renderFunction(fn) {
   const triggers = $('[data-field="triggers"]', el)
   triggers.hidden = !fn.triggers
   set(el, 'triggers', fn.triggers ? triggerText(fn.triggers) : '')
+  // Injected faults stay listed while active: a test's failures should not look like the function's.
+  const faults = $('[data-field="faults"]', el)
+  faults.hidden = !fn.faults?.length
+  const faultText = fn.faults?.length ? `faults injected: ${fn.faults.join(', ')}` : ''
+  if (faults.textContent !== faultText) faults.textContent = faultText
   set(el, 'replicas', `${fn.ready}/${fn.desired}`)
   // Capacity is what the ready replicas can take before the next call gets a 429.
   const inflight = set(el, 'inflight', fn.maxInflight ? `${fn.inflight} / ${fn.maxInflight * fn.ready}` : fn.inflight)
