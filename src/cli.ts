@@ -5,13 +5,13 @@ import { authSettings } from './gateway/auth.js'
 import { PRESSURE_FLAGS, pressureSettings } from './gateway/pressure.js'
 import { LOG_FORMATS, type LogFormat } from './logs/logger.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
-import { formatDuration, parseDuration } from './config/units.js'
+import { formatDuration, parseDuration, parseMemory } from './config/units.js'
 import { ASYNC_FLAGS, ASYNC_USAGE, asyncSettings } from './queue-worker/options.js'
 
 const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
 
 Usage:
-  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
+  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--max-response SIZE] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
              [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
              [--auth] [--max-event-loop-delay 1s] [--max-heap SIZE] [--max-rss SIZE] [--log-format pretty|json|plain]
@@ -62,6 +62,7 @@ async function up(argv: string[]): Promise<void> {
         watch: { type: 'boolean' },
         'no-watch': { type: 'boolean' },
         'max-body': { type: 'string' },
+        'max-response': { type: 'string' },
         'data-dir': { type: 'string' },
         grace: { type: 'string' },
         'autoscale-interval': { type: 'string' },
@@ -93,6 +94,8 @@ async function up(argv: string[]): Promise<void> {
   try {
     const port = number(values.port, '--port')
     const maxBody = number(values['max-body'], '--max-body')
+    const maxResponse = values['max-response'] === undefined ? undefined : parseMemory(values['max-response'])
+    if (values['max-response'] !== undefined && maxResponse === undefined) fail(`--max-response: ${JSON.stringify(values['max-response'])} is not a size above 0 (bytes, or e.g. 64Mi, 1G)`)
     const grace = number(values.grace, '--grace')
     const autoscaleMs = values['autoscale-interval'] === undefined ? undefined : parseDuration(values['autoscale-interval'])
     if (values['autoscale-interval'] !== undefined && autoscaleMs === undefined) fail(`--autoscale-interval: ${JSON.stringify(values['autoscale-interval'])} is not a duration (e.g. 1s, 500ms; 0 turns autoscaling off)`)
@@ -115,6 +118,7 @@ async function up(argv: string[]): Promise<void> {
       ...(port !== undefined ? { port } : {}),
       ...(values.host ? { host: values.host } : {}),
       ...(maxBody !== undefined ? { maxBody } : {}),
+      ...(maxResponse !== undefined ? { maxResponse } : {}),
       ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       ...(grace !== undefined ? { graceMs: grace * 1000 } : {}),
       ...(autoscaleMs !== undefined ? { autoscaleIntervalMs: autoscaleMs } : {}),

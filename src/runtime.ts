@@ -23,6 +23,7 @@ import { Autoscaler } from './autoscaler/autoscaler.js'
 import { asyncRoutes } from './gateway/async-routes.js'
 import { MemoryQueue } from './queue/memory.js'
 import { JetStreamQueue } from './queue/jetstream.js'
+import { jetStreamStores, type JetStreamStoreOptions } from './queue/jetstream-stores.js'
 import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
@@ -47,6 +48,8 @@ export interface RuntimeOptions {
   watch?: boolean
   /** Request body limit in bytes. @default 10 MiB */
   maxBody?: number
+  /** Response body limit in bytes: a larger response (a handler's stream is cut off at it) answers 502. @default 64 MiB */
+  maxResponse?: number
   /** Where builds (and JetStream's store) live. @default `.faasdev/` beside the stack file */
   dataDir?: string
   /** How long `close()` lets in-flight and queued work finish. @default 30000 */
@@ -77,6 +80,10 @@ export interface RuntimeOptions {
   queueName?: string
   /** With `queue: 'jetstream'`: redelivery after this long without ack; running calls keep their lease. @default 30000 */
   ackWaitMs?: number
+  /** With `queue: 'jetstream'`: bounds of the dead-letter stream `OF_<name>_dead` (the oldest letter is dropped and logged beyond them). @default 10000 letters, 256 MiB */
+  deadLetters?: JetStreamStoreOptions['deadLetters']
+  /** With `queue: 'jetstream'`: how long a call's status stays in the bucket `OF_<name>_calls` after its last change, and the bucket's bytes. @default 24 h, 256 MiB */
+  callStatus?: JetStreamStoreOptions['callStatus']
   /** Async retry settings (`max_retry_attempts`, `initial_retry_wait`, `max_retry_wait`, `retry_http_codes`); annotations override them per function. @default 10 attempts, 1 s, 30 s, 408,429,500,502,503,504 */
   retry?: Partial<RetrySettings>
   /** How callbacks are retried when the receiver fails. @default 3 tries, 500 ms doubling, 10 s each */
@@ -207,6 +214,7 @@ export class Runtime {
     this.queue = this.createQueue()
     this.queueWorker = new QueueWorker({
       queue: this.queue,
+      ...(this.queue instanceof JetStreamQueue ? jetStreamStores(this.queue, this.log, { ...(options.deadLetters ? { deadLetters: options.deadLetters } : {}), ...(options.callStatus ? { callStatus: options.callStatus } : {}) }) : {}),
       router: this.router,
       log: this.log,
       ...(options.retry ? { retry: options.retry } : {}),
@@ -300,6 +308,7 @@ export class Runtime {
       isReady: () => this.accepting,
       ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
+      secretsDir: () => join(this.config.dir, '.secrets'),
       plugins: [
         this.drainGate.plugin,
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
@@ -360,6 +369,7 @@ export class Runtime {
       const bundle = await this.reloader.build(spec)
       summary.buildMs = Math.round(bundle.durationMs)
       deployment = new Deployment({
+        maxResponse: this.options.maxResponse ?? 64 * 1024 * 1024,
         spec,
         bundle: bundle.file,
         onOutput: this.onOutput,
@@ -377,7 +387,7 @@ export class Runtime {
       await deployment?.close(0).catch(() => undefined)
       const reason = (err as Error).message
       summary.reason = reason
-      this.router.failed.set(spec.name, reason)
+      this.router.failed.set(spec.name, { spec, reason })
       this.metrics.buildError(spec.name)
       this.log(`error: ${spec.name}: ${reason}`)
     }

@@ -21,8 +21,32 @@ interface FunctionStatus {
   secrets?: string[]
   limits?: Record<string, string>
   createdAt?: string
-  lastError?: string
+  /** Why a replica last died or failed to start, until a call after it succeeds. */
+  lastError?: { message: string; replica: string; reason: string; at: string }
+  /** Why the latest edit could not be built (the previous version serves). */
+  buildError?: string
 }
+
+// Set by the gateway on functions it lists but does not run as written.
+const STATUS_ANNOTATION = 'faasdev/status'
+const REASON_ANNOTATION = 'faasdev/reason'
+
+function status(f: FunctionStatus): string {
+  const ready = (f.availableReplicas ?? 0) > 0
+  switch (f.annotations?.[STATUS_ANNOTATION]) {
+    case 'skipped':
+      return 'Skipped (not run by faasdev)'
+    case 'failed':
+      return 'Failed to deploy'
+    case 'build-error':
+      return ready ? 'Ready, with a build error (the previous version serves)' : 'Not Ready, with a build error'
+    default:
+      return ready ? 'Ready' : 'Not Ready'
+  }
+}
+
+/** Continuation lines of a multi-line value (a build error's code frame) under its label. */
+const indent = (text: string): string => text.trimEnd().replaceAll('\n', '\n  ')
 
 const enc = encodeURIComponent
 
@@ -43,12 +67,12 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
   const faults = await activeFaults(ctx, f.name)
   if (ctx.json) return ctx.out(`${JSON.stringify(faults.length > 0 ? { ...f, faults } : f, null, 2)}\n`)
   const map = (m: Record<string, string> | undefined): string => {
-    const entries = Object.entries(m ?? {})
+    const entries = Object.entries(m ?? {}).filter(([k]) => k !== STATUS_ANNOTATION && k !== REASON_ANNOTATION)
     return entries.length === 0 ? '<none>' : entries.map(([k, v]) => `\n  ${k}: ${v}`).join('')
   }
   const lines: [string, string][] = [
     ['Name', f.name],
-    ['Status', (f.availableReplicas ?? 0) > 0 ? 'Ready' : 'Not Ready'],
+    ['Status', status(f)],
     ['Replicas', String(f.replicas ?? 0)],
     ['Available Replicas', String(f.availableReplicas ?? 0)],
     ['Invocations', String(f.invocationCount ?? 0)],
@@ -63,11 +87,14 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
     ['Secrets', f.secrets?.length ? f.secrets.join(', ') : '<none>'],
     ['Limits', map(f.limits)],
   ]
+  const reason = f.annotations?.[REASON_ANNOTATION]
+  if (reason && f.annotations?.[STATUS_ANNOTATION] !== 'build-error') lines.splice(2, 0, ['Reason', indent(reason)])
   const triggers = (await triggersByName(ctx)).get(f.name)
   lines.push(['Triggers', describeTriggers(triggers) || '<none>'])
   if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
-  if (f.lastError) lines.push(['Last error', f.lastError])
+  if (f.buildError) lines.push(['Build error', indent(f.buildError)])
+  if (f.lastError) lines.push(['Last error', indent(`${f.lastError.at}: ${f.lastError.message.includes(f.lastError.replica) ? '' : `${f.lastError.replica}: `}${f.lastError.message}`)])
   if (faults.length > 0) lines.push(['Faults', faults.map((x) => `\n  ${x.id}: ${describeFault(x)}`).join('')])
   const width = Math.max(...lines.map(([k]) => k.length)) + 1
   ctx.out(`${lines.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n')}\n`)

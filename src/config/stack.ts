@@ -70,6 +70,7 @@ export interface FunctionSpec {
 export interface SkippedFunction {
   name: string
   lang: string
+  image?: string
   reason: string
 }
 
@@ -222,7 +223,7 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
   const lang = raw.lang
   if (typeof lang !== 'string' || lang === '') src.fail(at('lang'), 'required: the template name (typescript, javascript, node20, …)')
   if (!SUPPORTED_LANGS.includes(lang)) {
-    return { name, lang, reason: `lang "${lang}" cannot run in faasdev (supported: ${SUPPORTED_LANGS.join(', ')})` }
+    return { name, lang, ...(typeof raw.image === 'string' ? { image: raw.image } : {}), reason: `lang "${lang}" cannot run in faasdev (supported: ${SUPPORTED_LANGS.join(', ')})` }
   }
   const style: HandlerStyle = (FETCH_LANGS as readonly string[]).includes(lang) ? 'fetch' : 'node-template'
 

@@ -19,6 +19,8 @@ export interface GatewayOptions {
   logger?: FastifyBaseLogger
   /** Completed calls of a function for `invocationCount` (from the metrics). @default calls started */
   invocationCount?: (name: string) => number
+  /** The folder `/system/secrets` lists (`.secrets/` beside the stack file). */
+  secretsDir?: () => string
   /** Extra routes (async submit, queue status, metrics…) registered by other components. */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[]
 }
@@ -107,7 +109,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     fn.all('/function/:name/*', invoke)
   })
 
-  await registerSystemRoutes(app, { router, version: options.version, invocationCount: options.invocationCount })
+  await registerSystemRoutes(app, { router, version: options.version, invocationCount: options.invocationCount, secretsDir: options.secretsDir })
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('OK'))
   app.get('/readyz', async (_req, reply) => (options.isReady() ? reply.type('text/plain').send('OK') : reply.code(503).type('text/plain').send('not ready\n')))
 

@@ -116,7 +116,7 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
 
     app.get<{ Querystring: { function?: string } }>('/system/queue/dead-letters', async (request) => {
       const fnName = request.query.function ? splitName(request.query.function).name : undefined
-      return worker.deadLetters.list(fnName).map(deadLetterJson)
+      return (await worker.deadLetters.list(fnName)).map(deadLetterJson)
     })
 
     app.post<{ Params: { id: string } }>('/system/queue/dead-letters/:id/retry', async (request, reply) => {

@@ -137,8 +137,8 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       ...(triggers ? { triggers } : {}),
     })
   }
-  for (const [name, reason] of router.failed) {
-    if (!router.deployments.has(name)) functions.push({ name, status: 'build error', lang: '', deployed: false, reason, ...empty(name) })
+  for (const [name, { spec, reason }] of router.failed) {
+    if (!router.deployments.has(name)) functions.push({ name, status: 'build error', lang: spec.lang, deployed: false, reason, ...empty(name) })
   }
   for (const [name, s] of router.skipped) functions.push({ name, status: 'skipped', lang: s.lang, deployed: false, reason: s.reason, ...empty(name) })
   functions.sort((a, b) => Number(b.deployed) - Number(a.deployed) || a.name.localeCompare(b.name))

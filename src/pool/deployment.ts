@@ -11,6 +11,8 @@ export interface DeploymentOptions {
   onReplicaExit?: (name: string, replica: string, reason: ExitReason, message: string) => void
   /** How long a call to a function at 0 replicas is held while one starts. @default 60000 */
   coldStartTimeoutMs?: number
+  /** Response size limit in bytes, for every replica (502 above it). @default no limit */
+  maxResponse?: number
 }
 
 export interface DeploymentStats {
@@ -27,6 +29,14 @@ export interface DeploymentStats {
   utilisation: number
   maxInflight: number
   lastError?: string
+}
+
+/** Why a replica last died or failed to start: kept until a call started after it succeeds. */
+export interface ReplicaError {
+  message: string
+  replica: string
+  reason: ExitReason
+  at: Date
 }
 
 const MAX_START_BACKOFF_MS = 30_000
@@ -49,7 +59,7 @@ export class Deployment extends EventEmitter {
   private startFailures = 0
   private restartTimer: NodeJS.Timeout | undefined
   private closing: Promise<void> | undefined
-  lastError: string | undefined
+  lastError: ReplicaError | undefined
   /** Why the latest edit of this function's code could not be built; the previous version keeps serving. */
   buildError: string | undefined
   /** Replicas of a version being deployed: no call reaches them until all of them are ready. */
@@ -80,21 +90,26 @@ export class Deployment extends EventEmitter {
   invoke(request: InvokeRequest): Promise<InvokeResult> {
     // The common case without an async frame: a ready replica has a free slot.
     const replica = this.closing ? undefined : this.pick()
-    if (replica) {
-      this.startedTotal++
-      return replica.invoke(request)
-    }
+    if (replica) return this.send(replica, request)
     return this.invokeWhenReady(request)
+  }
+
+  private send(replica: Replica, request: InvokeRequest): Promise<InvokeResult> {
+    this.startedTotal++
+    const error = this.lastError
+    if (!error) return replica.invoke(request)
+    // The error stays visible until a call made after it is answered; a newer error replaces it.
+    return replica.invoke(request).then((result) => {
+      if (this.lastError === error && result.status < 500) this.lastError = undefined
+      return result
+    })
   }
 
   private async invokeWhenReady(request: InvokeRequest): Promise<InvokeResult> {
     for (;;) {
       if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
       const replica = this.pick()
-      if (replica) {
-        this.startedTotal++
-        return replica.invoke(request)
-      }
+      if (replica) return this.send(replica, request)
       if (this.replicas.some((r) => r.accepting)) throw saturated(this.spec.watchdog.maxInflight)
       if (this.desired === 0) this.scale(Math.max(1, this.spec.scale.min))
       await this.waitForReady()
@@ -202,7 +217,6 @@ export class Deployment extends EventEmitter {
     this.replicas = [...fresh, ...old]
     this.spec = spec
     this.bundle = bundle
-    this.lastError = undefined
     this.startFailures = 0
     if (this.restartTimer) clearTimeout(this.restartTimer)
     this.restartTimer = undefined
@@ -246,7 +260,7 @@ export class Deployment extends EventEmitter {
       utilisation: ready ? elu / ready : 0,
       maxInflight: this.spec.watchdog.maxInflight,
     }
-    if (this.lastError) stats.lastError = this.lastError
+    if (this.lastError) stats.lastError = this.lastError.message
     return stats
   }
 
@@ -305,6 +319,7 @@ export class Deployment extends EventEmitter {
   private startReplica(spec = this.spec, bundle = this.bundle, staged = false, heapLimitMb?: number): Replica {
     const replica = new Replica({
       name: `${this.name}-${++this.counter}`,
+      ...(this.options.maxResponse ? { maxResponse: this.options.maxResponse } : {}),
       bundle,
       spec,
       ...(heapLimitMb ? { heapLimitMb } : {}),
@@ -315,7 +330,6 @@ export class Deployment extends EventEmitter {
     replica.on('ready', () => {
       if (this.staging.includes(replica)) return // swap() routes to it once the whole version is ready
       this.startFailures = 0
-      this.lastError = undefined
       for (const w of this.waiters.splice(0)) w.resolve()
       this.emit('slot', this)
     })
@@ -326,7 +340,7 @@ export class Deployment extends EventEmitter {
       if (wasStaged) this.staging = this.staging.filter((r) => r !== replica)
       this.retireIfUnused(replica.bundle)
       if (reason === 'stopped' || wasStaged) return // a staged version's failure is swap()'s to report
-      this.lastError = message
+      this.lastError = { message, replica: replica.name, reason, at: new Date() }
       this.options.onReplicaExit?.(this.name, replica.name, reason, message)
       if (reason === 'start-failed') {
         this.startFailures++

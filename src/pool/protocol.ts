@@ -11,6 +11,8 @@ export interface ReplicaData {
   style: HandlerStyle
   lang: string
   secrets: Record<string, string>
+  /** Bytes a response may have; a handler's stream is cut off as soon as it passes them. @default no limit */
+  maxResponse?: number
 }
 
 export type Headers = Record<string, string | string[]>
@@ -62,6 +64,8 @@ export interface ResultMessage {
   status: number
   headers: [string, string][]
   body: Uint8Array
+  /** The response passed `maxResponse`: nothing of it is sent, the platform answers 502. */
+  tooLarge?: true
 }
 
 export interface PongMessage {

@@ -28,6 +28,8 @@ export interface ReplicaOptions {
   unresponsiveMs?: number
   /** A heap limit for a function without `limits.memory` (an `oom` fault's replica). */
   heapLimitMb?: number
+  /** Response size limit in bytes (502 above it). @default no limit */
+  maxResponse?: number
 }
 
 interface Pending {
@@ -77,7 +79,7 @@ export class Replica extends EventEmitter {
     const { spec } = options
     this.execTimeoutMs = spec.watchdog.execTimeoutMs
     this.unresponsiveMs = options.unresponsiveMs ?? 1000
-    const workerData: ReplicaData = { functionName: spec.name, replicaName: options.name, style: spec.style, lang: spec.lang, secrets: spec.secrets }
+    const workerData: ReplicaData = { functionName: spec.name, replicaName: options.name, style: spec.style, lang: spec.lang, secrets: spec.secrets, ...(options.maxResponse ? { maxResponse: options.maxResponse } : {}) }
     // Source maps must be on before the bundle is parsed, so a two-line bootstrap loads it.
     const bootstrap = `process.setSourceMapsEnabled(true); import(${JSON.stringify(pathToFileURL(options.bundle).href)}).catch((err) => { throw err })`
     this.worker = new Worker(bootstrap, {
@@ -199,7 +201,8 @@ export class Replica extends EventEmitter {
     const p = this.pending.get(msg.id)
     if (!p) return
     this.settle(msg.id)
-    p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
+    if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
+    else p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
   }
 
   private settle(id: number): void {

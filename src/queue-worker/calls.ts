@@ -1,7 +1,8 @@
 /**
  * What the queue-worker remembers about async calls: the status of recent calls (for
- * `GET /system/async-function/CALL_ID`) and the dead letters. Both are bounded: finished
- * records are forgotten oldest first, so a long-running process does not grow without end.
+ * `GET /system/async-function/CALL_ID`), bounded: finished records are forgotten oldest
+ * first, so a long-running process does not grow without end. The dead letters' shape is
+ * here too; where they are kept is `dead-letters.ts`.
  */
 import { Deque } from '../queue/deque.js'
 import type { QueuedCall } from '../queue/types.js'
@@ -45,6 +46,8 @@ export class CallEntry {
   callback: CallbackOutcome | undefined = undefined
   /** Times this record sits in the store's finished list. */
   filed = 0
+  /** Epoch ms of the last transition written behind (JetStream), to tell it from a stored copy. */
+  updatedAt = 0
 
   constructor(
     readonly callId: string,
@@ -142,41 +145,5 @@ export class CallStore {
     const out: CallRecord[] = []
     for (const r of this.records.values()) if (!isTerminal(r.status)) out.push(r.toJSON())
     return out
-  }
-}
-
-export class DeadLetters {
-  private readonly letters = new Map<string, DeadLetter>()
-
-  constructor(
-    private readonly max = 10_000,
-    private readonly onEvict: (letter: DeadLetter) => void = () => undefined,
-  ) {}
-
-  add(letter: DeadLetter): void {
-    this.letters.delete(letter.call.id)
-    this.letters.set(letter.call.id, letter)
-    while (this.letters.size > this.max) {
-      const oldest = this.letters.values().next().value as DeadLetter
-      this.letters.delete(oldest.call.id)
-      this.onEvict(oldest)
-    }
-  }
-
-  take(id: string): DeadLetter | undefined {
-    const letter = this.letters.get(id)
-    this.letters.delete(id)
-    return letter
-  }
-
-  list(fn?: string): DeadLetter[] {
-    const all = [...this.letters.values()]
-    return fn ? all.filter((l) => l.call.function === fn) : all
-  }
-
-  count(fn: string): number {
-    let n = 0
-    for (const l of this.letters.values()) if (l.call.function === fn) n++
-    return n
   }
 }

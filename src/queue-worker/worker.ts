@@ -14,7 +14,9 @@ import type { Router } from '../router/router.js'
 import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
 import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
 import { redactUrl } from '../logs/redact.js'
-import { CallStore, DeadLetters, type CallEntry, type CallRecord, type CallStatus } from './calls.js'
+import type { CallStatusStore } from './call-status.js'
+import { CallStore, type CallEntry, type CallRecord, type CallStatus, type DeadLetter } from './calls.js'
+import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js'
 import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
 
 export interface QueueWorkerOptions {
@@ -27,8 +29,12 @@ export interface QueueWorkerOptions {
   unboundedInflight?: number
   /** Finished calls whose status stays queryable. @default 10000 */
   recentCalls?: number
-  /** Dead letters kept (oldest dropped, and logged, beyond it). @default 10000 */
+  /** Dead letters kept in memory when no `deadLetters` store is given (oldest dropped, and logged, beyond it). @default 10000 */
   maxDeadLetters?: number
+  /** Where dead letters are kept. @default in memory, `maxDeadLetters` of them */
+  deadLetters?: DeadLetterStore
+  /** Where call status is written behind the in-memory cache (JetStream KV). @default none: memory only */
+  callStatus?: CallStatusStore
   log?: (line: string) => void
   /** Hooks for metrics: a call finished (any outcome), was retried, was dead-lettered. */
   events?: QueueWorkerEvents
@@ -94,7 +100,8 @@ export function deliveryHeaders(call: QueuedCall, length: number): QueuedCall['h
 
 export class QueueWorker {
   readonly calls: CallStore
-  readonly deadLetters: DeadLetters
+  readonly deadLetters: DeadLetterStore
+  private readonly statusStore: CallStatusStore | undefined
   readonly retry: RetrySettings
   readonly counters: QueueWorkerCounters = { submitted: 0, processed: 0, retries: 0, deadLettered: 0, callbacksFailed: 0 }
   private readonly queue: QueueBackend
@@ -133,12 +140,16 @@ export class QueueWorker {
     this.events = options.events ?? {}
     this.callbackFault = options.callbackFault
     this.calls = new CallStore(options.recentCalls ?? 10_000)
-    this.deadLetters = new DeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
+    this.deadLetters =
+      options.deadLetters ?? new MemoryDeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
+    this.statusStore = options.callStatus
   }
 
   async start(): Promise<void> {
     if (this.started) return
     this.started = true
+    await this.deadLetters.start()
+    await this.statusStore?.start()
     this.queue.onReady((fn) => this.kick(fn))
     // A shared backend (JetStream) may already hold messages from before a restart.
     for (const fn of this.queue.functions()) this.kick(fn)
@@ -149,34 +160,67 @@ export class QueueWorker {
     if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     await this.queue.submit(call)
     this.counters.submitted++
-    this.calls.queued(call)
+    const entry = this.calls.queued(call)
+    // Only if absent: the instance that took the call may already have written `running`.
+    this.track(entry, true)
   }
 
-  /** Puts a dead letter back on the queue with a fresh attempt count. */
+  /**
+   * Puts a dead letter back on the queue with a fresh attempt count. With a shared store
+   * (JetStream) any instance can replay any letter; the letter is taken out first, so two
+   * instances replaying one call at once submit it once.
+   */
   async replay(id: string): Promise<CallRecord> {
-    const letter = this.deadLetters.take(id)
+    const letter = await this.deadLetters.take(id)
     if (!letter) throw new FaasError('ERR_CALL_NOT_FOUND', `no dead letter with call id ${id}\n`, { internal: 'gateway' })
+    const call = { ...letter.call, submittedAt: Date.now() }
+    const entry = this.calls.queued(call)
     try {
-      await this.submit({ ...letter.call, submittedAt: Date.now() })
+      if (this.statusStore) {
+        // Stored before the call is on the queue, so it cannot land after the `running` of the instance that takes it.
+        this.track(entry)
+        await this.statusStore.settled(id)
+      }
+      if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
+      await this.queue.submit(call)
+      this.counters.submitted++
     } catch (err) {
-      this.deadLetters.add(letter)
+      await this.deadLetters.add(letter)
+      this.calls.update(id, { status: 'dead-lettered', attempts: letter.attempts, lastStatus: letter.lastStatus })
+      this.track(entry)
       throw err
     }
-    return this.status(id)
+    return entry.toJSON()
   }
 
-  status(id: string): CallRecord {
-    const record = this.calls.get(id)
-    if (!record) throw new FaasError('ERR_CALL_NOT_FOUND', `no async call with id ${id} (unknown, or finished and forgotten)\n`, { internal: 'gateway' })
-    return record
+  /** A call's status: this instance's record, or the stored one (a restart, another instance) when that is newer. */
+  async status(id: string): Promise<CallRecord> {
+    const local = this.calls.entry(id)
+    if (this.statusStore && !(local && this.statusStore.pending(id))) {
+      const stored = await this.statusStore.read(id).catch(() => undefined)
+      if (stored && (!local || stored.updatedAt >= local.updatedAt)) {
+        const { updatedAt: _, ...record } = stored
+        return record
+      }
+    }
+    if (!local) throw new FaasError('ERR_CALL_NOT_FOUND', `no async call with id ${id} (unknown, or finished and forgotten)\n`, { internal: 'gateway' })
+    return local.toJSON()
+  }
+
+  /** Writes a transition behind the cache, when there is a store to write it to. */
+  private track(entry: CallEntry, ifAbsent = false): void {
+    if (!this.statusStore) return
+    entry.updatedAt = Date.now()
+    this.statusStore.write(entry, ifAbsent)
   }
 
   /** Per function: waiting, in flight, retrying, dead-lettered. */
   stats(): FunctionQueueStats[] {
-    const names = new Set([...this.router.deployments.keys(), ...this.queue.functions(), ...this.deadLetters.list().map((l) => l.call.function)])
+    const dead = this.deadLetters.counts()
+    const names = new Set([...this.router.deployments.keys(), ...this.queue.functions(), ...dead.keys()])
     return [...names].sort().map((name) => {
       const s = this.queue.stats(name)
-      return { name, pending: s.pending - s.delayed, inflight: s.inflight, retrying: s.delayed, deadLettered: this.deadLetters.count(name) }
+      return { name, pending: s.pending - s.delayed, inflight: s.inflight, retrying: s.delayed, deadLettered: dead.get(name) ?? 0 }
     })
   }
 
@@ -211,13 +255,15 @@ export class QueueWorker {
     return this.calls.unfinished().map((r) => r.callId)
   }
 
-  /** Stops taking messages and closes the callback connections. Idempotent. */
+  /** Stops taking messages, closes the callback connections and stores what is pending. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.intake = false
       this.stopped = true
       if (this.scheduled) clearImmediate(this.scheduled)
       this.callbacks.close()
+      await this.statusStore?.close()
+      await this.deadLetters.close()
     })()
     return this.closing
   }
@@ -333,6 +379,7 @@ export class QueueWorker {
     record.attempts = attempt
     record.maxAttempts = settings.maxAttempts
     record.startedAt ??= Date.now()
+    this.track(record)
     const started = performance.now()
     let result: InvokeResult
     try {
@@ -346,6 +393,7 @@ export class QueueWorker {
         // Lost the slot to a sync call, or the deployment was being replaced: not an attempt.
         this.freeDeliveries.set(call.id, free + 1)
         this.calls.update(call.id, { status: 'queued', attempts: attempt - 1 })
+        this.track(record)
         await msg.retry(err.code === 'ERR_CLOSED' ? 100 : 0)
         return
       }
@@ -358,19 +406,31 @@ export class QueueWorker {
       this.counters.retries++
       this.events.retried?.(fn)
       this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: Date.now() + delay })
+      this.track(record)
       await msg.retry(delay)
       return
     }
     if (retryable && attempt < settings.maxAttempts) {
       // Shutting down past the grace period: leave the call unsettled so it is reported unfinished.
       this.calls.update(call.id, { status: 'retrying', lastStatus: result.status })
+      this.track(record)
       return
     }
     const status: CallStatus = retryable ? 'dead-lettered' : result.status < 400 ? 'succeeded' : 'failed'
     if (status === 'dead-lettered') {
+      const letter: DeadLetter = { call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() }
+      try {
+        await this.deadLetters.add(letter)
+      } catch (err) {
+        // Not stored (the store is unreachable): the call stays on the queue and comes back, rather than being acknowledged and lost.
+        this.log(`queue-worker: ${call.id} (${fn}) could not be dead-lettered, delivered again in 5s: ${(err as Error).message}`)
+        this.calls.update(call.id, { status: 'retrying', lastStatus: result.status, nextAttemptAt: Date.now() + 5000 })
+        this.track(record)
+        await msg.retry(5000)
+        return
+      }
       this.counters.deadLettered++
       this.events.deadLettered?.(fn)
-      this.deadLetters.add({ call, attempts: attempt, lastStatus: result.status, lastHeaders: result.headers, lastBody: result.body, deadLetteredAt: Date.now() })
       this.log(`queue-worker: ${call.id} (${fn}) dead-lettered after ${attempt} attempt(s), last status ${result.status}`)
     }
     if (free > 0) this.freeDeliveries.delete(call.id)
@@ -381,9 +441,15 @@ export class QueueWorker {
     record.finishedAt = Date.now()
     record.nextAttemptAt = undefined
     this.calls.settled(record)
+    this.track(record)
     // Callback before ack: a crash in between redelivers the call (at-least-once) instead of
     // losing its callback. The JetStream lease is kept alive while the callback is sent.
-    if (call.callbackUrl) await this.callback(call, record, result, seconds, attempt, settings)
+    if (call.callbackUrl) {
+      await this.callback(call, record, result, seconds, attempt, settings)
+      this.track(record)
+    }
+    // The final status is stored before the ack, so no crash leaves a finished call `running` in the store.
+    if (this.statusStore) await this.statusStore.settled(call.id)
     await msg.ack()
   }
 

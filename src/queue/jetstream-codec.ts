@@ -46,6 +46,14 @@ export function encodeCall(call: QueuedCall): { data: Uint8Array; headers: MsgHd
 export function decodeCall(msg: Msg, fn: string): QueuedCall {
   const raw = msg.headers?.get(CALL_HEADER)
   if (!raw) throw new Error(`message ${msg.subject} has no ${CALL_HEADER} header`)
+  // A copy: the queue-worker may transfer the body to a worker thread, and msg.data is a
+  // view into the connection's read buffer, shared with other messages (a Node Buffer,
+  // whose slice() is a view too).
+  return callFromHeader(raw, new Uint8Array(msg.data), fn)
+}
+
+/** The call a `Faasdev-Call` header value describes, with `body` as its bytes (unless the call had none). */
+export function callFromHeader(raw: string, body: Uint8Array | null, fn: string): QueuedCall {
   const env = JSON.parse(raw) as Envelope
   const call: QueuedCall = {
     id: env.id,
@@ -53,10 +61,7 @@ export function decodeCall(msg: Msg, fn: string): QueuedCall {
     method: env.m,
     path: env.p,
     headers: env.h,
-    // A copy: the queue-worker may transfer the body to a worker thread, and msg.data is a
-    // view into the connection's read buffer, shared with other messages (a Node Buffer,
-    // whose slice() is a view too).
-    body: env.nb ? null : new Uint8Array(msg.data),
+    body: env.nb ? null : body,
     submittedAt: env.t,
   }
   if (env.cb !== undefined) call.callbackUrl = env.cb

@@ -20,6 +20,7 @@ import { FaasError } from '../errors.js'
 import { redactUrl } from '../logs/redact.js'
 import { CALL_HEADER, decodeCall, deliveryCount, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
 import { Puller } from './jetstream-puller.js'
+import { reconcileStream } from './jetstream-streams.js'
 import { NatsServer } from './nats-server.js'
 import type { QueueBackend, QueuedCall, QueueMessage, QueueStats } from './types.js'
 
@@ -176,25 +177,27 @@ export class JetStreamQueue implements QueueBackend {
   }
 
   private async ensureStream(): Promise<void> {
-    const jsm = this.jsm as JetStreamManager
-    const limits = { max_msgs: this.o.maxMessages, max_bytes: this.o.maxBytes, discard: DiscardPolicy.New }
-    try {
-      const info = await jsm.streams.info(this.stream)
-      const c = info.config
-      if (c.max_msgs !== limits.max_msgs || c.max_bytes !== limits.max_bytes || c.discard !== limits.discard) {
-        await jsm.streams.update(this.stream, { ...c, ...limits })
-      }
-    } catch (err) {
-      if (!/stream not found/i.test((err as Error).message)) throw err
-      await jsm.streams.add({
+    await reconcileStream(
+      this.jsm as JetStreamManager,
+      {
         name: this.stream,
         subjects: [`${this.subjectPrefix}.*`],
         retention: RetentionPolicy.Workqueue,
         storage: StorageType.File,
         max_msgs_per_subject: -1,
-        ...limits,
-      })
-    }
+        max_msgs: this.o.maxMessages,
+        max_bytes: this.o.maxBytes,
+        discard: DiscardPolicy.New,
+      },
+      'the async work queue',
+      this.o.log,
+    )
+  }
+
+  /** The connection and JetStream handles, for the dead-letter and call-status stores that share them (after `start()`). */
+  get client(): { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient } {
+    if (!this.nc || !this.jsm || !this.js) throw new Error('JetStreamQueue: not started')
+    return { nc: this.nc, jsm: this.jsm, js: this.js }
   }
 
   /** Creates the function's durable consumer, or brings an existing one to our ack wait. */

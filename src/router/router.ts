@@ -1,9 +1,15 @@
-import type { SkippedFunction } from '../config/stack.js'
+import type { FunctionSpec, SkippedFunction } from '../config/stack.js'
 import { FaasError } from '../errors.js'
 import type { Deployment } from '../pool/deployment.js'
 import type { InvokeRequest, InvokeResult } from '../pool/replica.js'
 
 export const DEFAULT_NAMESPACE = 'openfaas-fn'
+
+/** A function whose build or first replica failed: listed by the API, answered 404 with its reason. */
+export interface FailedFunction {
+  spec: FunctionSpec
+  reason: string
+}
 
 export interface CallObserver {
   /** Called when a call starts and when it ends (with its status), for metrics and autoscaling. */
@@ -21,7 +27,7 @@ export function splitName(raw: string): { name: string; namespace: string } {
 export class Router {
   readonly deployments = new Map<string, Deployment>()
   readonly skipped = new Map<string, SkippedFunction>()
-  readonly failed = new Map<string, string>()
+  readonly failed = new Map<string, FailedFunction>()
   private readonly observers: CallObserver[] = []
   /** Consulted before each call (fault injection); undefined lets the call through to the deployment. */
   intercept: ((deployment: Deployment, request: InvokeRequest) => Promise<InvokeResult> | undefined) | undefined
@@ -38,7 +44,7 @@ export class Router {
     const skipped = this.skipped.get(name)
     if (skipped && namespace === DEFAULT_NAMESPACE) throw new FaasError('ERR_FUNCTION_SKIPPED', `function ${name} is not running: ${skipped.reason}\n`, { internal: 'gateway' })
     const failed = this.failed.get(name)
-    if (failed && namespace === DEFAULT_NAMESPACE) throw new FaasError('ERR_FUNCTION_NOT_FOUND', `function ${name} failed to deploy: ${failed}\n`, { internal: 'gateway' })
+    if (failed && namespace === DEFAULT_NAMESPACE) throw new FaasError('ERR_FUNCTION_NOT_FOUND', `function ${name} failed to deploy: ${failed.reason}\n`, { internal: 'gateway' })
     throw new FaasError('ERR_FUNCTION_NOT_FOUND', `error finding function ${name}.${namespace}: function not found\n`, { internal: 'gateway' })
   }
 

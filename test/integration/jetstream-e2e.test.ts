@@ -1,11 +1,11 @@
 /**
  * `faasdev up --queue jetstream` end to end, as real processes (`node bin/faasdev.js`, built
  * by the global setup) against a real nats-server: kill -9 with accepted calls in flight and
- * a restart on the same data dir, two instances sharing one server, a call outliving the ack
- * wait, a full stream, and a missing binary.
+ * a restart on the same data dir, two instances sharing one server, dead letters and call
+ * status outliving a kill -9, a call outliving the ack wait, a full stream, and a missing binary.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -229,8 +229,72 @@ describe.skipIf(SKIP_NATS)('faasdev up --queue jetstream (owned nats-server)', (
   })
 })
 
+/** A function whose upstream is down (503) for calls with `?fail` until `recovered` exists; one attempt, then dead-lettered. */
+function flakyStack(recovered: string): string {
+  return writeStack(
+    [
+      'version: 1.0',
+      'provider:',
+      '  name: openfaas',
+      'functions:',
+      '  orders:',
+      '    lang: javascript',
+      '    handler: ./orders',
+      '    annotations:',
+      '      com.openfaas.retry.attempts: "1"',
+      '',
+    ].join('\n'),
+    {
+      'orders/handler.js': `import { existsSync } from 'node:fs'
+export default async function handle(req) {
+  if (new URL(req.url).searchParams.has('fail') && !existsSync(${JSON.stringify(recovered)})) {
+    return new Response('payment service unavailable', { status: 503 })
+  }
+  return { order: await req.text(), by: process.pid }
+}
+`,
+    },
+  )
+}
+
 describe.skipIf(SKIP_NATS)('two faasdev instances on one NATS server', () => {
   const nats = useNatsServer()
+
+  it('dead letters, call status and replay survive kill -9 and a restart, and every instance sees them', { timeout: 120_000 }, async () => {
+    const recovered = join(tempDir(), 'recovered')
+    const cb = await callbackReceiver()
+    const args = ['-f', flakyStack(recovered), '--queue', 'jetstream', '--nats-url', nats.url, '--queue-name', 'durable']
+    const first = await startFaasdev([...args, '--data-dir', tempDir()])
+    const post = (base: string, path: string, id: string): Promise<Response> => fetch(`${base}/async-function/orders${path}`, { method: 'POST', headers: { 'X-Call-Id': id, 'X-Callback-Url': cb.url }, body: `order ${id}` })
+    expect((await post(first.url, '', 'paid-1')).status).toBe(202)
+    expect((await post(first.url, '?fail=1', 'unpaid-1')).status).toBe(202)
+    await waitFor(() => cb.calls.has('paid-1') && cb.calls.has('unpaid-1'), 30_000, 'both callbacks')
+    await waitFor(async () => ((await (await fetch(`${first.url}/system/queue/dead-letters`)).json()) as unknown[]).length === 1, 10_000, 'the dead letter')
+    first.child.kill('SIGKILL')
+    await first.exited
+
+    const a = await startFaasdev([...args, '--data-dir', tempDir()])
+    const b = await startFaasdev([...args, '--data-dir', tempDir()])
+    for (const f of [a, b]) {
+      expect(await (await fetch(`${f.url}/system/async-function/paid-1`)).json()).toMatchObject({ callId: 'paid-1', function: 'orders', status: 'succeeded', attempts: 1, lastStatus: 200, callback: { status: 200 } })
+      expect(await (await fetch(`${f.url}/system/async-function/unpaid-1`)).json()).toMatchObject({ status: 'dead-lettered', attempts: 1, lastStatus: 503 })
+      const letters = (await (await fetch(`${f.url}/system/queue/dead-letters?function=orders`)).json()) as Record<string, unknown>[]
+      expect(letters).toEqual([expect.objectContaining({ callId: 'unpaid-1', function: 'orders', path: '/?fail=1', lastStatus: 503, lastBody: 'payment service unavailable' })])
+    }
+
+    // The payment service is back: replayed through B, run by either, seen by both.
+    writeFileSync(recovered, '')
+    expect((await fetch(`${b.url}/system/queue/dead-letters/unpaid-1/retry`, { method: 'POST' })).status).toBe(202)
+    await waitFor(() => (cb.calls.get('unpaid-1') ?? []).some((body) => body.includes('"order":"order unpaid-1"')), 30_000, 'the replayed call back')
+    for (const f of [a, b]) {
+      await waitFor(async () => ((await (await fetch(`${f.url}/system/async-function/unpaid-1`)).json()) as { status: string }).status === 'succeeded', 10_000, 'succeeded on both')
+      expect(await (await fetch(`${f.url}/system/queue/dead-letters`)).json()).toEqual([])
+    }
+    for (const f of [a, b]) {
+      f.child.kill('SIGTERM')
+      expect(await f.exited).toBe(0)
+    }
+  })
 
   it('share 1,000 calls submitted to one of them: both run calls, each call exactly once', { timeout: 120_000 }, async () => {
     const cb = await callbackReceiver()

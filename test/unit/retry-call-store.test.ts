@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CallStore, DeadLetters } from '../../src/queue-worker/calls.js'
+import { CallStore } from '../../src/queue-worker/calls.js'
+import { MemoryDeadLetters } from '../../src/queue-worker/dead-letters.js'
 import { sampleCall } from '../contract/queue-contract.js'
 
 describe('call status store and dead letters (bounded)', () => {
@@ -22,15 +23,16 @@ describe('call status store and dead letters (bounded)', () => {
     expect(store.get('c3')?.status).toBe('succeeded')
   })
 
-  it('keeps dead letters up to a bound, reporting each one dropped', () => {
+  it('keeps dead letters up to a bound, reporting each one dropped', async () => {
     const dropped: string[] = []
-    const letters = new DeadLetters(2, (l) => dropped.push(l.call.id))
-    for (const id of ['a', 'b', 'c']) letters.add({ call: sampleCall(id === 'c' ? 'g' : 'f', { id }), attempts: 3, lastStatus: 503, lastHeaders: [], lastBody: new Uint8Array(), deadLetteredAt: Date.now() })
+    const letters = new MemoryDeadLetters(2, (l) => dropped.push(l.call.id))
+    for (const id of ['a', 'b', 'c']) await letters.add({ call: sampleCall(id === 'c' ? 'g' : 'f', { id }), attempts: 3, lastStatus: 503, lastHeaders: [], lastBody: new Uint8Array(), deadLetteredAt: Date.now() })
     expect(dropped).toEqual(['a'])
-    expect(letters.list().map((l) => l.call.id)).toEqual(['b', 'c'])
-    expect(letters.count('f')).toBe(1)
-    expect(letters.list('g').map((l) => l.call.id)).toEqual(['c'])
-    expect(letters.take('b')?.call.id).toBe('b')
-    expect(letters.take('b')).toBeUndefined()
+    expect((await letters.list()).map((l) => l.call.id)).toEqual(['b', 'c'])
+    expect(letters.counts().get('f')).toBe(1)
+    expect((await letters.list('g')).map((l) => l.call.id)).toEqual(['c'])
+    expect((await letters.take('b'))?.call.id).toBe('b')
+    expect(await letters.take('b')).toBeUndefined()
+    expect([...letters.counts()]).toEqual([['g', 1]])
   })
 })

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
 import { meetFault } from './fault.js'
-import { callFetchHandler } from './fetch-style.js'
+import { callFetchHandler, TOO_LARGE } from './fetch-style.js'
 import { callNodeTemplateHandler } from './node-template.js'
 
 export interface CallInput {
@@ -94,6 +94,8 @@ export function serve(mod: Record<string, unknown>): void {
     } finally {
       calls.delete(message.id)
     }
+    // A body built whole (a string, bytes, a node-template result) is not sent past the limit either.
+    if (out.body.byteLength > (data.maxResponse ?? Infinity)) out = TOO_LARGE
     const body = out.body
     // Only hand over buffers this call owns outright; a view on a shared slab must be copied.
     const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer

@@ -155,14 +155,48 @@ function toRequest({ message }: CallInput): Request {
   return lazyWorks ? lazyRequest(message) : buildRequest(message, urlOf(message), headerPairs(message))
 }
 
-export async function toOutput(value: unknown): Promise<CallOutput> {
+/** A response over `maxResponse`: the main thread answers 502 naming the limit. */
+export const TOO_LARGE: Readonly<CallOutput> = Object.freeze({ status: 502, headers: [], body: new Uint8Array(0), tooLarge: true })
+
+/**
+ * A Response's body, read chunk by chunk and cancelled as soon as it passes `limit`, so a
+ * handler streaming gigabytes is stopped after `limit` bytes instead of being buffered whole.
+ */
+async function readBody(res: Response, limit: number): Promise<Uint8Array | undefined> {
+  if (!res.body) return new Uint8Array(0)
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    if (!(value instanceof Uint8Array)) throw new TypeError('a Response body stream must give Uint8Array chunks')
+    size += value.byteLength
+    if (size > limit) {
+      reader.cancel(new RangeError(`response larger than ${limit} bytes`)).catch(() => undefined)
+      return undefined
+    }
+    chunks.push(value)
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array
+  const body = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    body.set(c, at)
+    at += c.byteLength
+  }
+  return body
+}
+
+export async function toOutput(value: unknown, limit = Infinity): Promise<CallOutput> {
   if (value instanceof Response) {
     const headers: [string, string][] = []
     value.headers.forEach((v, k) => {
       if (k !== 'set-cookie') headers.push([k, v])
     })
     for (const cookie of value.headers.getSetCookie()) headers.push(['set-cookie', cookie])
-    return { status: value.status, headers, body: new Uint8Array(await value.arrayBuffer()) }
+    const body = await readBody(value, limit)
+    return body ? { status: value.status, headers, body } : TOO_LARGE
   }
   if (value === undefined || value === null) return { status: 204, headers: [], body: new Uint8Array(0) }
   if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: encoder.encode(value) }
@@ -182,5 +216,5 @@ export async function callFetchHandler(handler: (...args: unknown[]) => unknown,
       return input.signal
     },
   }
-  return toOutput(await handler(toRequest(input), ctx))
+  return toOutput(await handler(toRequest(input), ctx), input.data.maxResponse)
 }

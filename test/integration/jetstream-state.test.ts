@@ -1,0 +1,251 @@
+/**
+ * Dead letters and call status kept in JetStream, against a real nats-server: two runtimes
+ * sharing one cluster see the same statuses and dead letters and replay each other's; the
+ * stores' bounds are applied when they change; a stream made with other settings is
+ * migrated or refused with what to do.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { createRuntime, type Runtime } from '../../src/index.js'
+import { JetStreamQueue } from '../../src/queue/jetstream.js'
+import { JetStreamCallStatus } from '../../src/queue/jetstream-call-status.js'
+import { JetStreamDeadLetters } from '../../src/queue/jetstream-dead-letters.js'
+import { CallEntry } from '../../src/queue-worker/calls.js'
+import { sampleCall } from '../contract/queue-contract.js'
+import { waitFor, writeStack } from '../helpers.js'
+import { SKIP_NATS, useNatsServer } from '../nats-helper.js'
+import { callbackServer, submit } from './async-helpers.js'
+
+/** A user's handler: fails with 503 while its upstream is down (no RECOVERED_FILE), says which instance ran it. */
+const HANDLER = `import { existsSync } from 'node:fs'
+
+export default async function handle(req) {
+  const instance = process.env.INSTANCE
+  await new Promise((r) => setTimeout(r, 100))
+  if (new URL(req.url).searchParams.has('fail') && !existsSync(process.env.RECOVERED_FILE)) {
+    return new Response(\`upstream unavailable (\${instance})\`, { status: 503 })
+  }
+  return \`done by \${instance}\`
+}
+`
+
+const STACK = `version: 1.0
+provider:
+  name: openfaas
+functions:
+  work:
+    lang: javascript
+    handler: ./work
+    environment:
+      INSTANCE: \${INSTANCE}
+      RECOVERED_FILE: \${RECOVERED_FILE}
+      max_inflight: "2"
+    annotations:
+      com.openfaas.retry.attempts: "1"
+`
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'faasdev-state-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const json = async <T>(url: string): Promise<T> => (await fetch(url)).json() as Promise<T>
+
+interface Letter {
+  callId: string
+  function: string
+  lastStatus: number
+  lastBody: string
+  path: string
+}
+
+describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
+  const nats = useNatsServer()
+  let n = 0
+
+  /** Two runtimes on one stack and one queue name, as two machines would run them. */
+  async function twoInstances(): Promise<{ a: Runtime; b: Runtime; recovered: string }> {
+    const dir = tempDir()
+    const recovered = join(dir, 'recovered')
+    const stack = writeStack(STACK, { 'work/handler.js': HANDLER })
+    const queueName = `state${++n}`
+    const start = async (instance: string): Promise<Runtime> => {
+      const rt = await createRuntime({
+        stack,
+        port: 0,
+        watch: false,
+        queue: 'jetstream',
+        natsUrl: nats.url,
+        queueName,
+        dataDir: join(dir, instance),
+        env: { ...process.env, INSTANCE: instance, RECOVERED_FILE: recovered },
+        log: () => undefined,
+        onOutput: () => undefined,
+      })
+      onTestFinished(() => rt.close())
+      await rt.start()
+      return rt
+    }
+    return { a: await start('a'), b: await start('b'), recovered }
+  }
+
+  it('a call submitted to A and run by B shows its status on both; a dead letter made by B is listed by both and replayed through A', { timeout: 90_000 }, async () => {
+    const { a, b, recovered } = await twoInstances()
+    const cb = await callbackServer()
+    const ids = Array.from({ length: 30 }, (_, i) => `ok-${i}`)
+    for (const id of ids) expect((await submit(a.url, 'work', { 'x-call-id': id, 'x-callback-url': cb.url })).status).toBe(202)
+    await waitFor(() => cb.received.length >= ids.length, 30_000, 'every callback')
+    const runBy = new Map(cb.received.map((r) => [String(r.headers['x-call-id']), r.body]))
+    const byB = ids.filter((id) => runBy.get(id) === 'done by b')
+    expect(byB.length).toBeGreaterThan(0)
+    for (const id of [byB[0] as string, ids.find((id) => runBy.get(id) === 'done by a') ?? (ids[0] as string)]) {
+      for (const rt of [a, b]) {
+        await waitFor(async () => (await json<{ status?: string }>(`${rt.url}/system/async-function/${id}`)).status === 'succeeded', 10_000, `${id} succeeded on ${rt === a ? 'A' : 'B'}`)
+        expect(await json(`${rt.url}/system/async-function/${id}`)).toMatchObject({ callId: id, function: 'work', status: 'succeeded', attempts: 1, lastStatus: 200, callback: { status: 200 } })
+      }
+    }
+
+    const failing = Array.from({ length: 12 }, (_, i) => `dead-${i}`)
+    for (const id of failing) expect((await submit(a.url, 'work?fail=1', { 'x-call-id': id })).status).toBe(202)
+    const lettersOf = (rt: Runtime, query = ''): Promise<Letter[]> => json<Letter[]>(`${rt.url}/system/queue/dead-letters${query}`)
+    await waitFor(async () => (await lettersOf(a)).length === failing.length, 30_000, 'every dead letter')
+    const letters = await lettersOf(b)
+    expect(letters.map((l) => l.callId).sort()).toEqual([...failing].sort())
+    expect(letters[0]).toMatchObject({ function: 'work', lastStatus: 503, path: '/?fail=1' })
+    expect(await lettersOf(a, '?function=work.openfaas-fn')).toHaveLength(failing.length)
+    expect(await lettersOf(a, '?function=other')).toEqual([])
+    const madeByB = letters.find((l) => l.lastBody === 'upstream unavailable (b)')
+    expect(madeByB).toBeDefined()
+    const id = (madeByB as Letter).callId
+    for (const rt of [a, b]) {
+      expect(await json(`${rt.url}/system/async-function/${id}`)).toMatchObject({ status: 'dead-lettered', attempts: 1, lastStatus: 503 })
+      await waitFor(async () => (await json<{ functions: { name: string; deadLettered: number }[] }>(`${rt.url}/system/queue`)).functions.find((f) => f.name === 'work')?.deadLettered === failing.length, 10_000, 'the dead-letter count')
+    }
+
+    // The upstream is back: A replays B's letter, and whoever runs it, both see it succeed.
+    writeFileSync(recovered, '')
+    const replay = await fetch(`${a.url}/system/queue/dead-letters/${id}/retry`, { method: 'POST' })
+    expect(replay.status).toBe(202)
+    expect(replay.headers.get('x-call-id')).toBe(id)
+    for (const rt of [a, b]) await waitFor(async () => (await json<{ status?: string }>(`${rt.url}/system/async-function/${id}`)).status === 'succeeded', 20_000, `the replayed call to succeed on ${rt === a ? 'A' : 'B'}`)
+    expect((await lettersOf(b)).map((l) => l.callId)).not.toContain(id)
+    expect(await lettersOf(a)).toHaveLength(failing.length - 1)
+    expect((await fetch(`${b.url}/system/queue/dead-letters/${id}/retry`, { method: 'POST' })).status).toBe(404)
+  })
+
+  it('two instances replaying one dead letter at once submit it once', { timeout: 60_000 }, async () => {
+    const { a, b, recovered } = await twoInstances()
+    const cb = await callbackServer()
+    expect((await submit(b.url, 'work?fail=1', { 'x-call-id': 'twice', 'x-callback-url': cb.url })).status).toBe(202)
+    await waitFor(async () => (await json<Letter[]>(`${a.url}/system/queue/dead-letters`)).length === 1, 20_000, 'the dead letter')
+    writeFileSync(recovered, '')
+    const answers = await Promise.all([a, b].map((rt) => fetch(`${rt.url}/system/queue/dead-letters/twice/retry`, { method: 'POST' }).then((r) => r.status)))
+    expect(answers.sort()).toEqual([202, 404])
+    await waitFor(() => cb.received.some((r) => r.body.startsWith('done by')), 20_000, 'the replayed call')
+    await Promise.all([a.idle(), b.idle()])
+    expect(cb.received.filter((r) => r.body.startsWith('done by'))).toHaveLength(1)
+  })
+
+  describe('stores', () => {
+    const logs: string[] = []
+    const open = async (queueName: string): Promise<JetStreamQueue> => {
+      const q = new JetStreamQueue({ url: nats.url, queueName, log: (l) => logs.push(l) })
+      onTestFinished(() => q.close())
+      await q.start()
+      return q
+    }
+    const letter = (id: string, fn = 'f'): Parameters<JetStreamDeadLetters['add']>[0] => ({
+      call: sampleCall(fn, { id }),
+      attempts: 3,
+      lastStatus: 502,
+      lastHeaders: [['content-type', 'text/plain']],
+      lastBody: new TextEncoder().encode(`bad gateway for ${id}`),
+      deadLetteredAt: Date.now(),
+    })
+
+    it('keep dead letters up to their bound, dropping and logging the oldest, and apply a changed bound', async () => {
+      const q = await open(`bound${++n}`)
+      const small = new JetStreamDeadLetters({ queue: q, maxMessages: 3, log: (l) => logs.push(l) })
+      await small.start()
+      const added = ['d1', 'd2', 'd3', 'd4 with/odd.chars_'].map((id) => letter(id, id === 'd2' ? 'g' : 'f'))
+      for (const l of added) await small.add(l)
+      expect(logs.some((l) => l.includes('dead letter d1 (f) dropped'))).toBe(true)
+      const list = await small.list()
+      expect(list.map((l) => l.call.id)).toEqual(['d2', 'd3', 'd4 with/odd.chars_'])
+      expect(list[2]).toMatchObject({ attempts: 3, lastStatus: 502, lastHeaders: [['content-type', 'text/plain']] })
+      expect(new TextDecoder().decode(list[2]?.lastBody)).toBe('bad gateway for d4 with/odd.chars_')
+      expect((await small.list('g')).map((l) => l.call.id)).toEqual(['d2'])
+      const taken = await small.take('d4 with/odd.chars_')
+      // Taken whole: the request (body included) comes back for the replay.
+      expect(taken?.call).toEqual(added[3]?.call)
+      expect(await small.take('d4 with/odd.chars_')).toBeUndefined()
+
+      const larger = new JetStreamDeadLetters({ queue: q, maxMessages: 5, maxBytes: 1024 * 1024, log: (l) => logs.push(l) })
+      await larger.start()
+      const info = await q.client.jsm.streams.info(larger.stream)
+      expect(info.config.max_msgs).toBe(5)
+      expect(info.config.max_bytes).toBe(1024 * 1024)
+      expect(logs.some((l) => l.includes(`stream ${larger.stream}`) && l.includes('max_msgs 3 → 5'))).toBe(true)
+      // The letters kept before the change are still there.
+      expect((await larger.list()).map((l) => l.call.id)).toEqual(['d2', 'd3'])
+    })
+
+    it('keep call status across instances; a submit never overwrites a newer status; a changed TTL is applied', async () => {
+      const queueName = `status${++n}`
+      const qa = await open(queueName)
+      const qb = await open(queueName)
+      const sa = new JetStreamCallStatus({ queue: qa, flushMs: 10, log: (l) => logs.push(l) })
+      const sb = new JetStreamCallStatus({ queue: qb, flushMs: 10, ttlMs: 3600_000, log: (l) => logs.push(l) })
+      await sa.start()
+      await sb.start()
+      onTestFinished(async () => {
+        await sa.close()
+        await sb.close()
+      })
+      const call = sampleCall('f', { id: 'call/1' })
+      // B took the call and wrote `running` before A's `queued` (written only if absent) went out.
+      const onB = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
+      onB.status = 'running'
+      onB.attempts = 1
+      onB.updatedAt = Date.now()
+      sb.write(onB)
+      await sb.settled(call.id)
+      const onA = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
+      onA.updatedAt = Date.now()
+      sa.write(onA, true)
+      await sa.settled(call.id)
+      expect(await sa.read(call.id)).toMatchObject({ callId: 'call/1', status: 'running', attempts: 1 })
+      onB.status = 'succeeded'
+      onB.lastStatus = 200
+      sb.write(onB)
+      await waitFor(async () => (await sa.read(call.id))?.status === 'succeeded', 5000, 'the status written behind')
+      expect(await sa.read('unknown')).toBeUndefined()
+      const info = await qa.client.jsm.streams.info(`KV_${sb.bucket}`)
+      expect(info.config.max_age).toBe(3600_000 * 1e6)
+      expect(info.config.max_msgs_per_subject).toBe(1)
+      expect(logs.some((l) => l.includes(`stream KV_${sb.bucket} (call status) updated: max_age`))).toBe(true)
+    })
+
+    it('adopt a work stream made with other changeable settings, and refuse one whose retention cannot change, saying what to do', async () => {
+      const { jsm } = (await open(`probe${++n}`)).client
+      await jsm.streams.add({ name: 'OF_older1', subjects: ['older1.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, discard: DiscardPolicy.Old, max_msgs: 10 })
+      logs.length = 0
+      const migrated = await open('older1')
+      const info = await migrated.client.jsm.streams.info('OF_older1')
+      expect(info.config).toMatchObject({ subjects: ['older1.*'], discard: DiscardPolicy.New, max_msgs: 100_000 })
+      expect(logs.some((l) => l.includes('stream OF_older1') && l.includes('max_msgs 10 → 100000'))).toBe(true)
+
+      await jsm.streams.add({ name: 'OF_older2', subjects: ['older2.*'], retention: RetentionPolicy.Limits, storage: StorageType.File })
+      const refused = new JetStreamQueue({ url: nats.url, queueName: 'older2', log: () => undefined })
+      onTestFinished(() => refused.close())
+      const err = await refused.start().then(() => undefined, (e: unknown) => e as Error)
+      expect(err?.message).toMatch(/OF_older2.*retention limits \(faasdev needs workqueue\)/)
+      expect(err?.message).toMatch(/nats stream rm OF_older2/)
+      expect(err?.message).toMatch(/--queue-name/)
+    })
+  })
+})
