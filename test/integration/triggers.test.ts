@@ -95,7 +95,7 @@ functions:
       expect(gap).toBeLessThan(3000)
     }
     // Through the queue: each one was an async call the queue-worker took and finished.
-    const record = rt.queueWorker.status(ticks[0]?.callId ?? '')
+    const record = await rt.queueWorker.status(ticks[0]?.callId ?? '')
     expect(record).toMatchObject({ function: 'tick', status: 'succeeded', attempts: 1, lastStatus: 200 })
     expect(await metric(rt, 'faasdev_trigger_fired_total{function_name="tick.openfaas-fn",topic="cron-function"}')).toBeGreaterThanOrEqual(3)
     expect(await metric(rt, 'queue_worker_messages_processed_total{queue_name="faas-request"}')).toBeGreaterThanOrEqual(3)
@@ -151,7 +151,7 @@ functions:
     const [id] = await rt.trigger('nightly')
     await waitFor(() => count(seen, 'nightly') === 1, 15_000, 'the triggered run')
     await rt.idle()
-    expect(rt.queueWorker.status(id ?? '')).toMatchObject({ status: 'succeeded', attempts: 2, lastStatus: 200 })
+    expect(await rt.queueWorker.status(id ?? '')).toMatchObject({ status: 'succeeded', attempts: 2, lastStatus: 200 })
     expect(seen[0]).toMatchObject({ fn: 'nightly', callId: id, topic: 'cron-function' })
     // One debug line for the fire, none for its two attempts.
     expect(log.filter((l) => l.startsWith('trigger: '))).toEqual([`trigger: cron-function → nightly (call ${id})`])
@@ -180,7 +180,7 @@ describe('topics', () => {
     }
     // A node20 template handler gets the JSON body parsed, as from the nats-connector.
     expect(seen.find((s) => s.fn === 'tpl-inbox')).toMatchObject({ topic: 'orders.created', bodyType: 'object', order: ORDER })
-    for (const c of answer.calls) expect(rt.queueWorker.status(c.callId)).toMatchObject({ status: 'succeeded', attempts: 1 })
+    for (const c of answer.calls) expect(await rt.queueWorker.status(c.callId)).toMatchObject({ status: 'succeeded', attempts: 1 })
     expect(await metric(rt, 'faasdev_trigger_fired_total{function_name="billing.openfaas-fn",topic="orders.created"}')).toBe(1)
 
     // A second topic reaches its own subscribers only; shipping listens to both.
