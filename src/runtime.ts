@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { findStackFile, loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
+import { locateStackFile } from './config/discover.js'
+import { loadStack, type FunctionSpec, type StackConfig } from './config/stack.js'
 import { createGateway } from './gateway/app.js'
 import { DrainGate } from './gateway/drain.js'
 import { basicAuth } from './gateway/auth.js'
@@ -174,12 +175,14 @@ export class Runtime {
   /** The structured logger (also Fastify's) unless the log format is plain. */
   readonly logger: Logger | undefined
 
-  constructor(readonly options: RuntimeOptions, config: StackConfig) {
+  /** `notes`: said once, first (e.g. which stack file was found). */
+  constructor(readonly options: RuntimeOptions, config: StackConfig, notes: string[] = []) {
     this.config = config
     this.dataDir = resolve(config.dir, options.dataDir ?? '.faasdev')
     const format = options.log ? 'plain' : (options.logFormat ?? defaultLogFormat())
     if (format !== 'plain') this.logger = createLogger({ pretty: format === 'pretty' })
     this.log = options.log ?? (this.logger ? lineLogger(this.logger) : (line) => process.stderr.write(`${line}\n`))
+    for (const note of notes) this.log(note)
     this.reloader = new Reloader({
       config,
       env: options.env ?? process.env,
@@ -498,7 +501,7 @@ export class Runtime {
 
 /** Reads and validates the stack file; throws a ConfigError naming file, line and field. */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const file = findStackFile(options.stack)
+  const { file, note } = locateStackFile(options.stack)
   const config = loadStack(file, options.env ?? process.env)
-  return new Runtime(options, config)
+  return new Runtime(options, config, note ? [note] : [])
 }

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { isMap, isScalar, parseDocument, YAMLMap } from 'yaml'
+import { discoverStackFile } from '../config/discover.js'
+import { ConfigError } from '../errors.js'
 import { ClientError } from './http.js'
 
 export const NEW_LANGS = ['typescript', 'javascript', 'node20'] as const
@@ -56,11 +58,15 @@ export interface NewResult {
   files: string[]
 }
 
-/** The stack file `new` writes to: `-f`, else an existing stack.yaml / stack.yml, else a new stack.yml. */
+/** The stack file `new` writes to: `-f`, else the one `up` would find (stack.yaml, stack.yml, the folder's one OpenFaaS YAML file), else a new stack.yml. */
 export function stackFileFor(explicit: string | undefined, cwd = process.cwd()): string {
   if (explicit) return resolve(cwd, explicit)
-  for (const name of ['stack.yaml', 'stack.yml']) if (existsSync(join(cwd, name))) return join(cwd, name)
-  return join(cwd, 'stack.yml')
+  try {
+    return discoverStackFile(cwd)?.file ?? join(cwd, 'stack.yml')
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ClientError(err.message, 2)
+    throw err
+  }
 }
 
 /**

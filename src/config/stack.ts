@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import { ConfigError } from '../errors.js'
+import { locateStackFile } from './discover.js'
 import { envsubst } from './envsubst.js'
 import { readTriggers } from '../triggers/annotations.js'
 import { formatDuration, parseDuration, parseMemory } from './units.js'
@@ -104,14 +105,9 @@ const KNOWN_FUNCTION_KEYS = [
 /** The of-watchdog settings read from a function's environment. */
 const WATCHDOG_KEYS = ['max_inflight', 'exec_timeout', 'read_timeout', 'write_timeout']
 
-/** faas-cli's discovery: `-f`, else `stack.yaml`, then `stack.yml` in the folder. */
+/** The stack file's path: `-f`, else `stack.yaml`, `stack.yml`, or the one OpenFaaS YAML file of the folder (see `discover.ts`). */
 export function findStackFile(explicit: string | undefined, cwd = process.cwd()): string {
-  if (explicit) return resolve(cwd, explicit)
-  for (const name of ['stack.yaml', 'stack.yml']) {
-    const candidate = join(cwd, name)
-    if (existsSync(candidate)) return candidate
-  }
-  throw new ConfigError(displayPath(join(cwd, 'stack.yml')), undefined, undefined, `no stack.yaml or stack.yml in ${cwd}; pass -f FILE`)
+  return locateStackFile(explicit, cwd).file
 }
 
 type Path = (string | number)[]

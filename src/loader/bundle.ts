@@ -13,6 +13,8 @@ const run = promisify(execFile)
 
 /** The replica's side of the protocol, bundled with every handler (`.ts` under vitest, `.js` from dist). */
 const WORKER_ENTRY = fileURLToPath(new URL(`../pool/worker/entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
+/** Serves `/var/openfaas/secrets` in the replica; imported first so it is in place before the handler's code runs. */
+const SECRETS_FS = fileURLToPath(new URL(`../pool/worker/secrets-fs${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
 
 export interface Bundle {
   /** The file a replica loads. */
@@ -27,6 +29,7 @@ export interface Bundle {
 /** esbuild options shared by one-shot and incremental builds of one function. */
 function buildOptions(spec: FunctionSpec, outfile: string): BuildOptions & { metafile: true } {
   const contents = [
+    `import ${JSON.stringify(SECRETS_FS)}`,
     `import * as handlerModule from ${JSON.stringify(spec.entry)}`,
     `import { serve } from ${JSON.stringify(WORKER_ENTRY)}`,
     'serve(handlerModule)',

@@ -97,10 +97,34 @@ describe('faasdev up', () => {
     const empty = mkdtempSync(join(tmpdir(), 'faasdev-cli-empty-'))
     const none = faasdev(['up', '--port', '0', '--no-watch'], empty)
     expect(await none.exited).toBe(2)
-    expect(none.stderr()).toBe(`faasdev: stack.yml: no stack.yaml or stack.yml in ${empty}; pass -f FILE\n`)
+    expect(none.stderr()).toBe(`faasdev: stack.yml: no stack.yaml or stack.yml in ${empty}, nor another YAML file with provider "openfaas"; pass -f FILE\n`)
     const missing = faasdev(['up', '-f', 'other.yml', '--port', '0', '--no-watch'], empty)
     expect(await missing.exited).toBe(2)
     expect(missing.stderr()).toMatch(/^faasdev: other\.yml: cannot read stack file: ENOENT/)
+  })
+
+  it('runs the NAME.yml faas-cli new wrote when there is no stack.yml, and says so; several candidates exit 2 naming them', async () => {
+    // What faas-cli 0.16 `new orders --lang node20` leaves: orders.yml and ./orders, beside a compose file.
+    const dir = mkdtempSync(join(tmpdir(), 'faasdev-cli-named-'))
+    const ordersYml = ['version: 1.0', 'provider:', '  name: openfaas', '  gateway: http://127.0.0.1:8080', 'functions:', '  orders:', '    lang: node20', '    handler: ./orders', '    image: orders:latest', ''].join('\n')
+    writeFileSync(join(dir, 'orders.yml'), ordersYml)
+    mkdirSync(join(dir, 'orders'))
+    writeFileSync(join(dir, 'orders/handler.js'), "'use strict'\n\nmodule.exports = async (event, context) => context.status(200).succeed({ order: 'ok' })\n")
+    writeFileSync(join(dir, 'orders/package.json'), '{ "name": "orders", "version": "1.0.0", "main": "handler.js" }\n')
+    writeFileSync(join(dir, 'docker-compose.yml'), 'services:\n  db:\n    image: postgres:16\n')
+    writeFileSync(join(dir, 'broken.yaml'), 'provider: [\n')
+
+    const up = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    const url = await listening(up)
+    expect(up.stderr()).toContain('using orders.yml: there is no stack.yaml or stack.yml, and it is the only YAML file here with provider "openfaas"')
+    expect(await (await fetch(`${url}/function/orders`)).json()).toEqual({ order: 'ok' })
+    up.child.kill('SIGTERM')
+    expect(await up.exited).toBe(0)
+
+    writeFileSync(join(dir, 'payments.yaml'), ordersYml.replaceAll('orders', 'payments'))
+    const several = faasdev(['up', '--port', '0', '--no-watch'], dir)
+    expect(await several.exited).toBe(2)
+    expect(several.stderr()).toBe(`faasdev: ${dir}: no stack.yaml or stack.yml, and several files with provider "openfaas": orders.yml, payments.yaml; pass -f FILE\n`)
   })
 
   it('exits 2 when no function in the stack can run', async () => {

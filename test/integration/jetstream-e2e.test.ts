@@ -9,6 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { waitFor, writeStack } from '../helpers.js'
 import { SKIP_NATS, useNatsServer } from '../nats-helper.js'
@@ -259,6 +261,19 @@ export default async function handle(req) {
 
 describe.skipIf(SKIP_NATS)('two faasdev instances on one NATS server', () => {
   const nats = useNatsServer()
+
+  it('refuses (exit 2) a work stream an older tool made with another retention, saying how to get out of it', { timeout: 60_000 }, async () => {
+    const nc = await connect({ servers: nats.url })
+    onTestFinished(() => nc.close())
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({ name: 'OF_legacy', subjects: ['legacy.*'], retention: RetentionPolicy.Limits, storage: StorageType.File })
+    const f = spawnFaasdev(['-f', stackFile(), '--queue', 'jetstream', '--nats-url', nats.url, '--queue-name', 'legacy', '--data-dir', tempDir()])
+    expect(await f.exited).toBe(2)
+    expect(f.output()).toMatch(/stream OF_legacy \(the async work queue\).*retention limits \(faasdev needs workqueue\)/)
+    expect(f.output()).toMatch(/nats stream rm OF_legacy/)
+    // Refused, not changed: the stream and its settings are as they were.
+    expect((await jsm.streams.info('OF_legacy')).config.retention).toBe(RetentionPolicy.Limits)
+  })
 
   it('dead letters, call status and replay survive kill -9 and a restart, and every instance sees them', { timeout: 120_000 }, async () => {
     const recovered = join(tempDir(), 'recovered')

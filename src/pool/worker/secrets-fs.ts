@@ -1,0 +1,205 @@
+/**
+ * `/var/openfaas/secrets/NAME` inside a replica, where every OpenFaaS template reads its
+ * secrets, served from the function's own `.secrets/NAME` values: nothing is written to disk
+ * and the folder need not exist. The bundle imports this module before the handler's code, so
+ * a secret read while the handler module loads works too.
+ *
+ * The read functions of `fs` and `fs/promises` are wrapped in this worker thread only (each
+ * worker has its own `fs`), then `syncBuiltinESMExports()` makes ES module named imports
+ * (`import { readFileSync } from 'node:fs'`, `node:fs/promises`) see the wrappers. Any other path goes to the original
+ * function untouched. The folder is served for every function, with or without secrets, so a
+ * real folder of that name on the machine is never visible to a handler: a function without
+ * secrets sees no folder at all, as it would on OpenFaaS.
+ */
+import fs from 'node:fs'
+import { syncBuiltinESMExports } from 'node:module'
+import { constants as os } from 'node:os'
+import { basename, dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { isMainThread, workerData } from 'node:worker_threads'
+import type { ReplicaData } from '../protocol.js'
+
+export const SECRETS_DIR = '/var/openfaas/secrets'
+
+type Fn = (...args: unknown[]) => unknown
+type Callback = (err: NodeJS.ErrnoException | null, value?: unknown) => void
+
+/** What a path names inside the secrets folder, or undefined for any other path. */
+type Target = { kind: 'dir' } | { kind: 'file'; name: string; path: string } | { kind: 'below'; path: string; under: string }
+
+const MESSAGES = { ENOENT: 'no such file or directory', EISDIR: 'illegal operation on a directory', ENOTDIR: 'not a directory' } as const
+
+/** An error shaped as Node's own (`ENOENT: no such file or directory, open '/x'`, errno, code, syscall, path). */
+function fsError(code: keyof typeof MESSAGES, syscall: string, path: string | undefined, caller: Fn): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(`${code}: ${MESSAGES[code]}, ${syscall}${path === undefined ? '' : ` '${path}'`}`)
+  err.errno = -os.errno[code]
+  err.code = code
+  err.syscall = syscall
+  if (path !== undefined) err.path = path
+  Error.captureStackTrace(err, caller)
+  return err
+}
+
+function targetOf(p: unknown): Target | undefined {
+  let text: string
+  if (typeof p === 'string') text = p
+  else if (p instanceof URL) {
+    if (p.protocol !== 'file:') return undefined
+    text = fileURLToPath(p)
+  } else if (Buffer.isBuffer(p)) text = p.toString()
+  else return undefined
+  // Most reads are of other files: leave them before resolving anything.
+  if (!text.includes('secrets')) return undefined
+  const path = resolve(text)
+  if (path === SECRETS_DIR) return { kind: 'dir' }
+  if (!path.startsWith(`${SECRETS_DIR}/`)) return undefined
+  if (dirname(path) === SECRETS_DIR) return { kind: 'file', name: basename(path), path }
+  return { kind: 'below', path, under: path.slice(SECRETS_DIR.length + 1).split('/')[0] as string }
+}
+
+function encodingOf(options: unknown): BufferEncoding | 'buffer' | undefined {
+  if (typeof options === 'string') return options as BufferEncoding
+  if (options && typeof options === 'object') return (options as { encoding?: BufferEncoding | null }).encoding ?? undefined
+  return undefined
+}
+
+/** Splits `(…args, callback)` as Node's callback APIs take them. */
+function withCallback(args: unknown[]): [unknown[], Callback | undefined] {
+  const last = args[args.length - 1]
+  return typeof last === 'function' ? [args.slice(0, -1), last as Callback] : [args, undefined]
+}
+
+function patch(holder: object, name: string, make: (original: Fn) => Fn): void {
+  const target = holder as Record<string, Fn>
+  const original = target[name]
+  if (typeof original !== 'function') return
+  const wrapped = make(original)
+  Object.defineProperty(wrapped, 'name', { value: original.name })
+  target[name] = wrapped
+}
+
+/** Serves `secrets` at `/var/openfaas/secrets/NAME` through this thread's `fs`. */
+export function installSecretsFs(secrets: Record<string, string>): void {
+  const values = new Map(Object.entries(secrets).map(([name, value]) => [name, Buffer.from(value, 'utf8')]))
+  const hasDir = values.size > 0
+  const since = new Date()
+  const ids = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+
+  const stats = (mode: number, size: number): fs.Stats => {
+    const fields: Record<string, unknown> = {
+      dev: 0, ino: 0, mode, nlink: 1, ...ids, rdev: 0, size, blksize: 4096, blocks: Math.ceil(size / 512),
+      atimeMs: since.getTime(), mtimeMs: since.getTime(), ctimeMs: since.getTime(), birthtimeMs: since.getTime(),
+      atime: since, mtime: since, ctime: since, birthtime: since,
+    }
+    // Own data properties: newer Node versions define the Date fields as prototype getters.
+    const out = Object.create(fs.Stats.prototype) as fs.Stats
+    for (const [k, value] of Object.entries(fields)) Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
+    return out
+  }
+
+  /** The answer of one operation on a target: a value, or the error Node would give. */
+  const read = (t: Target, options: unknown, caller: Fn): unknown => {
+    if (t.kind === 'file') {
+      const bytes = values.get(t.name)
+      if (!bytes) throw fsError('ENOENT', 'open', t.path, caller)
+      const encoding = encodingOf(options)
+      return encoding && encoding !== 'buffer' ? bytes.toString(encoding) : Buffer.from(bytes)
+    }
+    if (t.kind === 'dir') {
+      if (hasDir) throw fsError('EISDIR', 'read', undefined, caller)
+      throw fsError('ENOENT', 'open', SECRETS_DIR, caller)
+    }
+    throw fsError(values.has(t.under) ? 'ENOTDIR' : 'ENOENT', 'open', t.path, caller)
+  }
+
+  const stat = (syscall: string) => (t: Target, options: unknown, caller: Fn): unknown => {
+    if (t.kind === 'dir' && hasDir) return stats(fs.constants.S_IFDIR | 0o755, 4096)
+    if (t.kind === 'file' && values.has(t.name)) return stats(fs.constants.S_IFREG | 0o444, (values.get(t.name) as Buffer).byteLength)
+    if ((options as { throwIfNoEntry?: boolean } | undefined)?.throwIfNoEntry === false) return undefined
+    const path = t.kind === 'dir' ? SECRETS_DIR : t.path
+    throw fsError(t.kind === 'below' && values.has(t.under) ? 'ENOTDIR' : 'ENOENT', syscall, path, caller)
+  }
+
+  const access = (t: Target, _mode: unknown, caller: Fn): unknown => {
+    stat('access')(t, undefined, caller)
+    return undefined
+  }
+
+  const readdir = (t: Target, options: unknown, caller: Fn): unknown => {
+    if (t.kind !== 'dir' || !hasDir) {
+      const path = t.kind === 'dir' ? SECRETS_DIR : t.path
+      const isFile = (t.kind === 'file' && values.has(t.name)) || (t.kind === 'below' && values.has(t.under))
+      throw fsError(isFile ? 'ENOTDIR' : 'ENOENT', 'scandir', path, caller)
+    }
+    const names = [...values.keys()].sort()
+    if ((options as { withFileTypes?: boolean } | undefined)?.withFileTypes) {
+      const Dirent = fs.Dirent as unknown as new (name: string, type: number, path: string) => fs.Dirent
+      const file = (fs.constants as { UV_DIRENT_FILE?: number }).UV_DIRENT_FILE ?? 1
+      return names.map((n) => new Dirent(n, file, SECRETS_DIR))
+    }
+    return encodingOf(options) === 'buffer' ? names.map((n) => Buffer.from(n)) : names
+  }
+
+  const ops: Record<string, (t: Target, options: unknown, caller: Fn) => unknown> = {
+    readFile: read,
+    stat: stat('stat'),
+    lstat: stat('lstat'),
+    access,
+    readdir,
+  }
+
+  const promises = fs.promises as unknown as object
+  for (const [name, op] of Object.entries(ops)) {
+    patch(fs, `${name}Sync`, (original) =>
+      function (this: unknown, ...args: unknown[]) {
+        const t = targetOf(args[0])
+        return t ? op(t, args[1], fs[`${name}Sync` as keyof typeof fs] as Fn) : original.apply(this, args)
+      },
+    )
+    patch(fs, name, (original) =>
+      function (this: unknown, ...all: unknown[]) {
+        const t = targetOf(all[0])
+        const [args, cb] = withCallback(all)
+        if (!t || !cb) return original.apply(this, all)
+        let value: unknown
+        try {
+          value = op(t, args[1], fs[name as keyof typeof fs] as Fn)
+        } catch (err) {
+          process.nextTick(cb, err as NodeJS.ErrnoException)
+          return undefined
+        }
+        // Node's callbacks never run before the call returns.
+        if (name === 'access') process.nextTick(cb, null)
+        else process.nextTick(cb, null, value)
+        return undefined
+      },
+    )
+    patch(promises, name, (original) =>
+      async function (this: unknown, ...args: unknown[]) {
+        const t = targetOf(args[0])
+        return t ? op(t, args[1], (promises as Record<string, Fn>)[name] as Fn) : original.apply(this, args)
+      },
+    )
+  }
+  patch(fs, 'existsSync', (original) =>
+    function (this: unknown, ...args: unknown[]) {
+      const t = targetOf(args[0])
+      if (!t) return original.apply(this, args)
+      return (t.kind === 'dir' && hasDir) || (t.kind === 'file' && values.has(t.name))
+    },
+  )
+  patch(fs, 'exists', (original) =>
+    function (this: unknown, ...args: unknown[]) {
+      const t = targetOf(args[0])
+      const cb = args[1]
+      if (!t || typeof cb !== 'function') return original.apply(this, args)
+      process.nextTick(cb as (exists: boolean) => void, fs.existsSync(args[0] as string))
+      return undefined
+    },
+  )
+  syncBuiltinESMExports()
+}
+
+// In a replica, before the handler's modules run (the bundle imports this module first).
+const data = workerData as ReplicaData | null
+if (!isMainThread && data && typeof data === 'object' && data.secrets) installSecretsFs(data.secrets)
