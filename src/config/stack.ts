@@ -244,8 +244,7 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     envFiles.forEach((f, i) => {
       if (typeof f !== 'string') src.fail(at('environment_file', i), 'expected a file name')
       const path = resolve(dir, f)
-      if (!existsSync(path)) src.fail(at('environment_file', i), `file ${JSON.stringify(f)} does not exist`)
-      const envSrc = new Source(path, readFileSync(path, 'utf8'))
+      const envSrc = new Source(path, readNamed(src, at('environment_file', i), path, `file ${JSON.stringify(f)} does not exist`))
       // faas-cli: environment files override the inline map, later files win.
       Object.assign(environment, stringMap(envSrc, ['environment']))
       configFiles.push(path)
@@ -258,9 +257,10 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     if (!Array.isArray(secretList)) src.fail(at('secrets'), 'expected a list of secret names')
     secretList.forEach((s, i) => {
       if (typeof s !== 'string' || s === '') src.fail(at('secrets', i), 'expected a secret name')
+      // A name, not a path: `../x` would read a file from outside .secrets/.
+      if (/[/\\]/.test(s) || s === '.' || s === '..') src.fail(at('secrets', i), `secret name ${JSON.stringify(s)} must be a file name in .secrets/, without / or \\`)
       const path = join(dir, '.secrets', s)
-      if (!existsSync(path)) src.fail(at('secrets', i), `secret "${s}" not found: create ${join('.secrets', s)} beside the stack file`)
-      secrets[s] = readFileSync(path, 'utf8')
+      secrets[s] = readNamed(src, at('secrets', i), path, `secret "${s}" not found: create ${join('.secrets', s)} beside the stack file`)
       configFiles.push(path)
     })
   }
@@ -400,6 +400,16 @@ function parseRetry(src: Source, at: (...rest: Path) => Path, annotations: Recor
     retry[field] = ms
   }
   return retry
+}
+
+/** A file the stack names (an environment file, a secret), or a ConfigError at the field naming it. */
+function readNamed(src: Source, field: Path, path: string, missing: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return src.fail(field, code === 'ENOENT' ? missing : code === 'EISDIR' ? `${displayPath(path)} is a folder, not a file` : `cannot read ${displayPath(path)}: ${(err as Error).message}`)
+  }
 }
 
 function stringMap(src: Source, path: Path): Record<string, string> {
