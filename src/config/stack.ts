@@ -4,6 +4,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import { ConfigError } from '../errors.js'
 import { locateStackFile } from './discover.js'
 import { envsubst } from './envsubst.js'
+import { readTriggers } from '../triggers/annotations.js'
 import { formatDuration, parseDuration, parseMemory } from './units.js'
 
 export const FETCH_LANGS = ['typescript', 'javascript'] as const
@@ -309,6 +310,10 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
   const labels = stringMap(src, at('labels'))
   const annotations = stringMap(src, at('annotations'))
   const image = typeof raw.image === 'string' ? raw.image : undefined
+  // Checked here for the line; the triggers read the annotations again when they deploy.
+  const triggers = readTriggers(annotations)
+  if (!triggers.ok) src.fail(at('annotations', triggers.problem.key), triggers.problem.detail)
+  if (triggers.warning) warnings.push(`${src.shown}:${src.line(at('annotations', triggers.warning.key)) ?? '?'}: ${fieldName(at('annotations', triggers.warning.key))}: ${triggers.warning.detail}`)
 
   const spec: FunctionSpec = {
     name,
