@@ -25,12 +25,6 @@ functions:
   echo:
     lang: typescript
     handler: @/echo
-  nightly:
-    lang: typescript
-    handler: @/echo
-    annotations:
-      topic: cron-function
-      schedule: "0 3 1 1 *"
 `
 
 async function fixture(options: Partial<Parameters<typeof startFaasdev>[0]> = {}) {
@@ -91,15 +85,6 @@ describe('faasdev/testing: startFaasdev', () => {
       /no callback for async call lost-1 to orders within 1500 ms: it is succeeded after 1 attempt\(s\), last status 201, callback failed: /,
     )
     await expect(fx.invokeAsync('nope', { headers: { 'x-call-id': 'refused-1' } })).rejects.toThrow(/async call refused-1 to nope was refused: 404/)
-  })
-
-  it('trigger runs a schedule now, through the async path', async () => {
-    const fx = await fixture()
-    const [callId] = await fx.trigger('nightly')
-    expect(callId).toBeTruthy()
-    await fx.idle()
-    expect(await fx.runtime.queueWorker.status(callId as string)).toMatchObject({ function: 'nightly', status: 'succeeded', lastStatus: 200 })
-    await expect(fx.trigger('echo')).rejects.toThrow(/has no schedule/)
   })
 
   it('keeps handler output for logs(name)', async () => {
