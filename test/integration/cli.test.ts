@@ -1,58 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { SUPPORTED_LANGS } from '../../src/config/stack.js'
+import { faasdev, listening, project, ROOT } from '../cli-helpers.js'
 import { HANDLERS, waitFor } from '../helpers.js'
-
-const ROOT = resolve(import.meta.dirname, '../..')
-const BIN = join(ROOT, 'bin', 'faasdev.js')
-
-interface Cli {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  /** Resolves with the exit code. */
-  exited: Promise<number | null>
-}
-
-/** Spawns the compiled CLI (dist/ is built by the global setup) and kills it when the test ends. */
-function faasdev(args: string[], cwd: string): Cli {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)))
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  return { child, stdout: () => stdout, stderr: () => stderr, exited }
-}
-
-/** Waits for `up` to print where it listens (it is started with `--port 0`) and returns the URL. */
-async function listening(cli: Cli): Promise<string> {
-  let url: string | undefined
-  await waitFor(() => {
-    url = /gateway listening on (http:\/\/\S+)/.exec(cli.stdout())?.[1]
-    if (cli.child.exitCode !== null) throw new Error(`faasdev exited ${cli.child.exitCode}:\n${cli.stderr()}`)
-    return url !== undefined
-  }, 60_000, 'faasdev up to listen')
-  return url as string
-}
-
-/** A fresh folder holding `stack.yml` (`@/NAME` = a fixture handler) and the given files. */
-function project(yaml: string, files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'faasdev-cli-'))
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true })
-    writeFileSync(join(dir, name), content)
-  }
-  writeFileSync(join(dir, 'stack.yml'), yaml.replaceAll('@/', `${HANDLERS}/`))
-  return dir
-}
 
 describe('faasdev up', () => {
   it('exits 2 with a message naming file, line and field for each kind of configuration error', async () => {
@@ -64,6 +17,11 @@ describe('faasdev up', () => {
       { yaml: [...head, '    handler: @/echo', '    environment:', '      exec_timeout: a while'], message: () => 'stack.yml:6: functions.hello.environment.exec_timeout: "a while" is not a duration (e.g. 30s, 1m30s, 500ms or a number of seconds)\n' },
       { yaml: [...head, '    handler: @/echo', '    secrets:', '      - api-key'], message: () => `stack.yml:6: functions.hello.secrets[0]: secret "api-key" not found: create ${join('.secrets', 'api-key')} beside the stack file\n` },
       { yaml: [...head, '    handler: @/echo', '    labels:', '      com.openfaas.scale.max: none'], message: () => 'stack.yml:6: functions.hello.labels.com.openfaas.scale.max: "none" is not a whole number ≥ 1\n' },
+      {
+        yaml: [...head, '    handler: @/echo', '    annotations:', '      topic: cron-function', '      schedule: "*/5 * *"'],
+        message: () => 'stack.yml:7: functions.hello.annotations.schedule: "*/5 * *" is not a schedule: expected 5 fields (minute hour day-of-month month day-of-week) or a descriptor, got 3 (e.g. "*/5 * * * *", "@hourly", "@every 30s")\n',
+      },
+      { yaml: [...head, '    handler: @/echo', '    annotations:', '      topic: cron-function', '      schedule: "@every 30"'], message: () => 'stack.yml:7: functions.hello.annotations.schedule: "@every 30" is not a schedule: "@every" takes a Go duration such as 30s, 5m or 1h30m, got "30"\n' },
     ]
     const runs = cases.map(async (c) => {
       const dir = project(c.yaml.join('\n') + '\n', c.files)

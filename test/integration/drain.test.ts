@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { describe, expect, it, onTestFinished } from 'vitest'
-import { HANDLERS, startRuntime, waitFor } from '../helpers.js'
+import { describe, expect, it } from 'vitest'
+import { faasdev, listening, project } from '../cli-helpers.js'
+import { startRuntime, waitFor } from '../helpers.js'
 import { callbackServer, submit } from './async-helpers.js'
 
 const STACK = `
@@ -54,38 +51,22 @@ describe('draining', () => {
   })
 
   it('faasdev up on SIGTERM keeps answering (503) until its calls are done, then exits 0', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'faasdev-drain-'))
-    writeFileSync(join(dir, 'stack.yml'), STACK.replaceAll('@/', `${HANDLERS}/`))
-    const bin = resolve(import.meta.dirname, '../../bin/faasdev.js')
-    const child = spawn(process.execPath, [bin, 'up', '--port', '0', '--no-watch'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
-    onTestFinished(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)))
-    let base = ''
-    await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`faasdev exited ${child.exitCode}:\n${stderr}`)
-      base = /gateway listening on (http:\/\/\S+)/.exec(stdout)?.[1] ?? ''
-      return base !== ''
-    }, 60_000, 'faasdev up to listen')
+    const cli = faasdev(['up', '--port', '0', '--no-watch'], project(STACK))
+    const base = await listening(cli)
 
     const cb = await callbackServer()
     const inflight = fetch(`${base}/function/slow?ms=3000`, { method: 'POST', body: 'early' })
     expect((await submit(base, 'slow?ms=3000', { 'x-callback-url': cb.url, 'x-call-id': 'before-sigterm' }, 'early')).status).toBe(202)
-    await waitFor(() => stdout.split('call started, sleeping 3000 ms').length === 3, 10_000, 'both calls to reach the replica')
+    await waitFor(() => cli.stdout().split('call started, sleeping 3000 ms').length === 3, 10_000, 'both calls to reach the replica')
 
-    child.kill('SIGTERM')
-    await waitFor(() => stderr.includes('SIGTERM: draining'), 10_000, 'the drain to start')
+    cli.child.kill('SIGTERM')
+    await waitFor(() => cli.stderr().includes('SIGTERM: draining'), 10_000, 'the drain to start')
     await expectRefusedWhileDraining(base)
 
     const res = await inflight
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('slept 3000')
-    expect(await exited).toBe(0)
+    expect(await cli.exited).toBe(0)
     expect(cb.received.map((r) => [r.headers['x-call-id'], r.headers['x-function-status'], r.body])).toEqual([['before-sigterm', '200', 'slept 3000']])
   })
 })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { faasdev, listening, project } from '../cli-helpers.js'
 import { startRuntime, waitFor } from '../helpers.js'
 import { callbackServer, submit } from './async-helpers.js'
 
@@ -111,5 +112,19 @@ describe('--max-response', () => {
     expect(got.body).toContain('(--max-response)')
     const status = (await (await fetch(`${rt.url}/system/async-function/big-export`)).json()) as Record<string, unknown>
     expect(status).toMatchObject({ status: 'dead-lettered', attempts: 2, lastStatus: 502 })
+  })
+
+  it('faasdev up --max-response takes a size, and refuses one that is not', { timeout: 60_000 }, async () => {
+    const dir = project(STACK, FILES)
+    const bad = faasdev(['up', '--port', '0', '--no-watch', '--max-response', 'lots'], dir)
+    expect(await bad.exited).toBe(2)
+    expect(bad.stderr()).toContain('--max-response: "lots" is not a size')
+
+    const cli = faasdev(['up', '--port', '0', '--no-watch', '--max-response', '1Ki'], dir)
+    const url = await listening(cli)
+    const over = await fetch(`${url}/function/report?bytes=1025`)
+    expect(over.status).toBe(502)
+    expect(await over.text()).toBe('the response of report is larger than the limit of 1024 bytes (--max-response)\n')
+    expect((await fetch(`${url}/function/report?bytes=1024`)).status).toBe(200)
   })
 })
