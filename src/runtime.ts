@@ -346,7 +346,7 @@ export class Runtime {
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
     const nc = this.queue instanceof JetStreamQueue ? this.queue.connection : undefined
-    await this.triggers.start(nc ? { connection: nc, group: `faasdev-${this.queueName}` } : undefined)
+    await this.triggers.start(nc ? { connection: nc, queueName: this.queueName } : undefined)
     this.autoscaler.start()
     if (this.options.watch !== false) await this.reloader.watch()
   }
