@@ -5,44 +5,16 @@
  */
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers.js'
-import { bundleFiles, call, startWatched, versionSource } from './reload-helpers.js'
+import { bundleFiles, call, startLoad, startWatched, versionSource } from './reload-helpers.js'
 
-const HELLO = `
-functions:
-  hello:
-    lang: typescript
-    handler: ./hello
-    labels:
-      com.openfaas.scale.min: 20
-      com.openfaas.scale.max: 20
-`
-
-interface Sample {
-  start: number
-  status: number
-  body: string
-}
+const TWENTY = 'functions:\n  hello:\n    lang: typescript\n    handler: ./hello\n    labels:\n      com.openfaas.scale.min: 20\n      com.openfaas.scale.max: 20\n'
 
 describe('hot reload at 20 replicas', () => {
   it('rolls three saves out under four loops of calls: none failed or dropped, never an older version after a newer one answered', async () => {
-    const { rt, dir, save } = await startWatched(HELLO, { 'hello/handler.ts': versionSource('v0') }, { autoscaleIntervalMs: 0 })
+    const { rt, dir, save } = await startWatched(TWENTY, { 'hello/handler.ts': versionSource('v0') }, { autoscaleIntervalMs: 0 })
     await waitFor(() => rt.stats().functions.hello?.ready === 20, 60_000, '20 ready replicas')
-    const samples: Sample[] = []
-    let sent = 0
-    let stop = false
-    const loop = async (): Promise<void> => {
-      while (!stop) {
-        const start = performance.now()
-        sent++
-        try {
-          const res = await fetch(`${rt.url}/function/hello?ms=5`)
-          samples.push({ start, status: res.status, body: await res.text() })
-        } catch (err) {
-          samples.push({ start, status: 0, body: String(err) })
-        }
-      }
-    }
-    const loops = Array.from({ length: 4 }, () => loop())
+    const load = startLoad(`${rt.url}/function/hello?ms=5`, 4)
+    const { samples } = load
     await waitFor(() => samples.length > 20, 10_000, 'load to start')
 
     const firstSeen: number[] = [0]
@@ -58,10 +30,9 @@ describe('hot reload at 20 replicas', () => {
     }
     const seen = samples.length
     await waitFor(() => samples.length > seen + 20, 10_000, 'more calls')
-    stop = true
-    await Promise.all(loops)
+    await load.stop()
 
-    expect(samples.length).toBe(sent)
+    expect(samples.length).toBe(load.sent())
     expect(samples.filter((s) => s.status !== 200)).toEqual([])
     for (const s of samples) {
       const version = Number(/^v(\d+)$/.exec(s.body)?.[1])
