@@ -29,6 +29,8 @@ import type { QueueBackend } from './queue/types.js'
 import type { CallbackOptions } from './queue-worker/callback.js'
 import type { RetrySettings } from './queue-worker/retry.js'
 import { QueueWorker, type FunctionQueueStats } from './queue-worker/worker.js'
+import { Triggers } from './triggers/triggers.js'
+import { triggerRoutes } from './triggers/routes.js'
 import { CallbackSink, faultInterceptor, faultTargets } from './faults/inject.js'
 import { faultRoutes } from './faults/routes.js'
 import { describeFault } from './faults/spec.js'
@@ -150,6 +152,8 @@ export class Runtime {
   readonly logs: LogBuffer
   readonly queue: QueueBackend
   readonly queueWorker: QueueWorker
+  /** Schedules and topics (`topic`/`schedule` annotations), as the OpenFaaS connectors run them. */
+  readonly triggers: Triggers
   /** Injected faults (`/system/faults`): off until one is injected. */
   readonly faults: FaultStore
   private readonly callbackSink = new CallbackSink()
@@ -189,6 +193,7 @@ export class Runtime {
       deployNew: (spec) => this.deploy(spec),
       onConfig: (next) => {
         this.config = next
+        this.triggers.update(next.functions)
       },
     })
     this.logs = new LogBuffer(options.logLines)
@@ -224,6 +229,14 @@ export class Runtime {
         deadLettered: (fn) => this.metrics.deadLetter(fn),
       },
     })
+    this.triggers = new Triggers({
+      submit: (call) => this.queueWorker.submit(call),
+      isRunning: (name) => this.router.deployments.has(name),
+      fired: (name, topic) => this.metrics.triggerFired(name, topic),
+      log: this.log,
+      debug: this.logger ? (line) => this.logger?.debug(line) : (options.env ?? process.env).FAASDEV_LOG_LEVEL === 'debug' ? this.log : () => undefined,
+    })
+    this.triggers.update(config.functions)
     this.autoscaler = new Autoscaler({
       router: this.router,
       intervalMs: options.autoscaleIntervalMs ?? 1000,
@@ -314,9 +327,11 @@ export class Runtime {
             const error = this.router.deployments.get(name)?.buildError
             return error ? { building: false, error } : undefined
           },
+          triggers: (name) => this.triggers.statusOf(name),
         }),
         faultRoutes(this.faults),
         asyncRoutes({ router: this.router, worker: this.queueWorker, maxBody: this.options.maxBody ?? 10 * 1024 * 1024, kind: this.queue.kind }),
+        triggerRoutes(this.triggers, this.options.maxBody ?? 10 * 1024 * 1024),
       ],
     })
     const host = this.options.host ?? '127.0.0.1'
@@ -330,6 +345,8 @@ export class Runtime {
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
+    const nc = this.queue instanceof JetStreamQueue ? this.queue.connection : undefined
+    await this.triggers.start(nc ? { connection: nc, group: `faasdev-${this.queueName}` } : undefined)
     this.autoscaler.start()
     if (this.options.watch !== false) await this.reloader.watch()
   }
@@ -405,6 +422,11 @@ export class Runtime {
     }
   }
 
+  /** Submits the call a function's schedule makes, now; resolves with its call ids. */
+  trigger(name: string): Promise<string[]> {
+    return this.triggers.trigger(name)
+  }
+
   /** Re-reads the stack file and applies it as a save would (also with `watch: false`). */
   reload(): Promise<void> {
     return this.reloader.reloadStack()
@@ -456,6 +478,8 @@ export class Runtime {
     const steps: [string, () => Promise<unknown>][] = [
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
+      // Before the queue drains: no schedule or NATS message adds work to a draining queue.
+      ['triggers', async () => this.triggers.close()],
       // Before the replicas: a save during shutdown must not start new ones.
       ['watcher', async () => this.reloader.close()],
       // The sync calls taken finish and the queue keeps being worked, within the grace period.

@@ -26,5 +26,5 @@ export default function setup(): void {
     built = 0
   }
   if (built > 0 && newest(join(ROOT, 'src')) < built) return
-  execFileSync(process.execPath, ['scripts/build.js'], { cwd: ROOT, stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build.js', '--js-only'], { cwd: ROOT, stdio: 'inherit' })
 }

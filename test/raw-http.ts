@@ -44,7 +44,10 @@ export function rawGet(url: string, target: string, headers: Record<string, stri
   return rawRequest(url, `${lines.join('\r\n')}\r\n\r\n`)
 }
 
-function parseResponse(raw: string): RawResponse | undefined {
+function parseResponse(all: string): RawResponse | undefined {
+  // Interim answers (100 Continue) come before the real one.
+  let raw = all
+  while (/^HTTP\/1\.[01] 1\d\d /.test(raw) && raw.includes('\r\n\r\n')) raw = raw.slice(raw.indexOf('\r\n\r\n') + 4)
   const end = raw.indexOf('\r\n\r\n')
   if (end < 0) return undefined
   const [statusLine = '', ...lines] = raw.slice(0, end).split('\r\n')
@@ -57,7 +60,7 @@ function parseResponse(raw: string): RawResponse | undefined {
   }
   let body = raw.slice(end + 4)
   if (headers['transfer-encoding']?.toLowerCase() === 'chunked') body = dechunk(body)
-  return { status: Number(match[1]), headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw }
+  return { status: Number(match[1]), headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw: all }
 }
 
 function dechunk(text: string): string {

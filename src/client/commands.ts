@@ -1,6 +1,7 @@
 import { describeFault } from '../faults/spec.js'
 import { activeFaults } from './fault.js'
 import { ClientError, columns, expectOk, request, type ClientContext } from './http.js'
+import { describeTriggers, triggersByName } from './triggers.js'
 
 /** The fields of OpenFaaS's FunctionStatus the commands print (zero numbers are omitted by the API). */
 interface FunctionStatus {
@@ -53,10 +54,11 @@ export async function list(ctx: ClientContext): Promise<void> {
   const res = await expectOk(await request(ctx, '/system/functions'), 'listing functions')
   const fns = (await res.json()) as FunctionStatus[]
   if (ctx.json) return ctx.out(`${JSON.stringify(fns, null, 2)}\n`)
+  const triggers = await triggersByName(ctx)
   const rows = fns
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`, String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞'])
-  ctx.out(columns(['FUNCTION', 'LANG', 'INVOCATIONS', 'REPLICAS', 'INFLIGHT', 'MAX INFLIGHT'], rows))
+    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`, String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞', describeTriggers(triggers.get(f.name))])
+  ctx.out(columns(['FUNCTION', 'LANG', 'INVOCATIONS', 'REPLICAS', 'INFLIGHT', 'MAX INFLIGHT', 'TRIGGERS'], rows))
 }
 
 export async function describe(ctx: ClientContext, name: string): Promise<void> {
@@ -87,6 +89,9 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
   ]
   const reason = f.annotations?.[REASON_ANNOTATION]
   if (reason && f.annotations?.[STATUS_ANNOTATION] !== 'build-error') lines.splice(2, 0, ['Reason', indent(reason)])
+  const triggers = (await triggersByName(ctx)).get(f.name)
+  lines.push(['Triggers', describeTriggers(triggers) || '<none>'])
+  if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
   if (f.buildError) lines.push(['Build error', indent(f.buildError)])
   if (f.lastError) lines.push(['Last error', indent(`${f.lastError.at}: ${f.lastError.message.includes(f.lastError.replica) ? '' : `${f.lastError.replica}: `}${f.lastError.message}`)])

@@ -64,5 +64,5 @@ export async function expectOk(res: Response, what: string): Promise<Response> {
 export function columns(head: string[], rows: string[][]): string {
   const all = [head, ...rows]
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
-  return `${all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n')}\n`
+  return `${all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n')}\n`
 }

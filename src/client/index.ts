@@ -5,14 +5,16 @@ import { describe, invoke, list, logs, scale } from './commands.js'
 import { fault, FAULT_USAGE } from './fault.js'
 import { ClientError, clientContext } from './http.js'
 import { NEW_LANGS, scaffold, stackFileFor } from './new.js'
+import { publish } from './triggers.js'
 
-export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'fault', 'new'] as const
+export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'fault', 'new', 'publish'] as const
 
 export const CLIENT_USAGE = `  faasdev list [--json]
   faasdev describe NAME [--json]
   faasdev invoke NAME [--async] [--callback-url URL] [-H 'K: V']... [--method POST] [--query k=v]... [--content-type text/plain] [--json]   (body from stdin)
   faasdev logs NAME [--follow] [--tail N] [--since RFC3339] [--json]
   faasdev scale NAME --replicas N [--json]
+  faasdev publish TOPIC [-d DATA] [--content-type TYPE] [--json]   (message from -d or stdin; JSON is sent as application/json)
 ${FAULT_USAGE}
   faasdev new NAME --lang ${NEW_LANGS.join('|')} [-f stack.yml]
   Client commands talk to --gateway URL, else $OPENFAAS_URL, else http://127.0.0.1:8080, sending $FAASDEV_PASSWORD when set.`
@@ -96,6 +98,12 @@ async function run(command: string, argv: string[]): Promise<void> {
       const replicas = Number(values.replicas)
       if (values.replicas === undefined || !Number.isInteger(replicas) || replicas < 0) throw new ClientError('usage: faasdev scale NAME --replicas N (a whole number ≥ 0)', 2)
       return scale(clientContext(values), name, replicas)
+    }
+    case 'publish': {
+      const { values, positionals } = parse(argv, { data: { type: 'string', short: 'd' }, 'content-type': { type: 'string' } })
+      if (positionals.length !== 1 || !positionals[0]) throw new ClientError('usage: faasdev publish TOPIC [-d DATA]', 2)
+      const body = values.data !== undefined ? new TextEncoder().encode(values.data) : readStdin()
+      return publish(clientContext(values), positionals[0], { body, ...(values['content-type'] ? { contentType: values['content-type'] } : {}) })
     }
     case 'fault': {
       const { values, positionals } = parse(argv, {

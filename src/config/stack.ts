@@ -4,6 +4,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import { ConfigError } from '../errors.js'
 import { locateStackFile } from './discover.js'
 import { envsubst } from './envsubst.js'
+import { readTriggers } from '../triggers/annotations.js'
 import { formatDuration, parseDuration, parseMemory } from './units.js'
 
 export const FETCH_LANGS = ['typescript', 'javascript'] as const
@@ -243,8 +244,7 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     envFiles.forEach((f, i) => {
       if (typeof f !== 'string') src.fail(at('environment_file', i), 'expected a file name')
       const path = resolve(dir, f)
-      if (!existsSync(path)) src.fail(at('environment_file', i), `file ${JSON.stringify(f)} does not exist`)
-      const envSrc = new Source(path, readFileSync(path, 'utf8'))
+      const envSrc = new Source(path, readNamed(src, at('environment_file', i), path, `file ${JSON.stringify(f)} does not exist`))
       // faas-cli: environment files override the inline map, later files win.
       Object.assign(environment, stringMap(envSrc, ['environment']))
       configFiles.push(path)
@@ -257,9 +257,10 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
     if (!Array.isArray(secretList)) src.fail(at('secrets'), 'expected a list of secret names')
     secretList.forEach((s, i) => {
       if (typeof s !== 'string' || s === '') src.fail(at('secrets', i), 'expected a secret name')
+      // A name, not a path: `../x` would read a file from outside .secrets/.
+      if (/[/\\]/.test(s) || s === '.' || s === '..') src.fail(at('secrets', i), `secret name ${JSON.stringify(s)} must be a file name in .secrets/, without / or \\`)
       const path = join(dir, '.secrets', s)
-      if (!existsSync(path)) src.fail(at('secrets', i), `secret "${s}" not found: create ${join('.secrets', s)} beside the stack file`)
-      secrets[s] = readFileSync(path, 'utf8')
+      secrets[s] = readNamed(src, at('secrets', i), path, `secret "${s}" not found: create ${join('.secrets', s)} beside the stack file`)
       configFiles.push(path)
     })
   }
@@ -309,6 +310,10 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
   const labels = stringMap(src, at('labels'))
   const annotations = stringMap(src, at('annotations'))
   const image = typeof raw.image === 'string' ? raw.image : undefined
+  // Checked here for the line; the triggers read the annotations again when they deploy.
+  const triggers = readTriggers(annotations)
+  if (!triggers.ok) src.fail(at('annotations', triggers.problem.key), triggers.problem.detail)
+  if (triggers.warning) warnings.push(`${src.shown}:${src.line(at('annotations', triggers.warning.key)) ?? '?'}: ${fieldName(at('annotations', triggers.warning.key))}: ${triggers.warning.detail}`)
 
   const spec: FunctionSpec = {
     name,
@@ -395,6 +400,16 @@ function parseRetry(src: Source, at: (...rest: Path) => Path, annotations: Recor
     retry[field] = ms
   }
   return retry
+}
+
+/** A file the stack names (an environment file, a secret), or a ConfigError at the field naming it. */
+function readNamed(src: Source, field: Path, path: string, missing: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return src.fail(field, code === 'ENOENT' ? missing : code === 'EISDIR' ? `${displayPath(path)} is a folder, not a file` : `cannot read ${displayPath(path)}: ${(err as Error).message}`)
+  }
 }
 
 function stringMap(src: Source, path: Path): Record<string, string> {

@@ -48,6 +48,15 @@ export interface UiFunction {
   series: CallSeries
   /** Active injected faults, e.g. `crash (2 left)`. */
   faults?: string[]
+  /** Its topics and schedule, when it has a `topic` annotation. */
+  triggers?: UiTriggers
+}
+
+export interface UiTriggers {
+  topics: string[]
+  schedule?: string
+  /** ISO time of the next scheduled call. */
+  nextRun?: string
 }
 
 export interface UiSnapshot {
@@ -64,6 +73,8 @@ export interface UiOptions {
   queue?: () => Iterable<QueueWorkerFigures>
   /** A function being rebuilt, or whose last rebuild failed (the old version keeps serving). */
   build?: (name: string) => { building: boolean; error?: string } | undefined
+  /** A function's triggers (topics, schedule, next run). */
+  triggers?: (name: string) => UiTriggers | undefined
   /** Active injected faults of a function, described for people. */
   faults?: (name: string) => string[]
   /** Seconds between two snapshots on the stream. @default 1 */
@@ -109,6 +120,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
     const build = options.build?.(d.name)
     const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
     const reason = build?.error ?? s.lastError
+    const triggers = options.triggers?.(d.name)
     const faults = options.faults?.(d.name) ?? []
     functions.push({
       name: d.name,
@@ -122,6 +134,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       ready: s.ready,
       inflight: s.inflight + s.waiting,
       ...(s.maxInflight ? { maxInflight: s.maxInflight } : {}),
+      ...(triggers ? { triggers } : {}),
     })
   }
   for (const [name, { spec, reason }] of router.failed) {

@@ -46,6 +46,7 @@ export class Metrics {
   private readonly deadLetters: Counter<'function_name'>
   private readonly restarts: Counter<'function_name' | 'reason'>
   private readonly buildErrors: Counter<'function_name'>
+  private readonly triggersFired: Counter<'function_name' | 'topic'>
   private readonly reloads: Histogram<'function_name'>
   private readonly faults: Counter<'function_name' | 'kind'>
 
@@ -159,6 +160,7 @@ export class Metrics {
     this.deadLetters = new Counter({ name: 'faasdev_dead_letters_total', help: 'Async calls dead-lettered after their last attempt', labelNames: ['function_name'], registers })
     this.restarts = new Counter({ name: 'faasdev_replica_restarts_total', help: 'Replicas replaced after dying, by reason', labelNames: ['function_name', 'reason'], registers })
     this.buildErrors = new Counter({ name: 'faasdev_build_errors_total', help: 'Function builds that failed', labelNames: ['function_name'], registers })
+    this.triggersFired = new Counter({ name: 'faasdev_trigger_fired_total', help: 'Calls submitted by a schedule or a published message, by topic', labelNames: ['function_name', 'topic'], registers })
     this.faults = new Counter({ name: 'faasdev_faults_injected_total', help: 'Calls that met an injected fault, by kind', labelNames: ['function_name', 'kind'], registers })
     this.reloads = new Histogram({
       name: 'faasdev_reload_duration_seconds',
@@ -223,6 +225,10 @@ export class Metrics {
 
   buildError(name: string): void {
     this.buildErrors.inc({ function_name: functionLabel(name) })
+  }
+
+  triggerFired(name: string, topic: string): void {
+    this.triggersFired.inc({ function_name: functionLabel(name), topic })
   }
 
   faultInjected(name: string, kind: string): void {

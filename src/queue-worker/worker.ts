@@ -15,7 +15,7 @@ import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
 import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
 import { redactUrl } from '../logs/redact.js'
 import type { CallStatusStore } from './call-status.js'
-import { CallStore, type CallEntry, type CallRecord, type CallStatus, type DeadLetter } from './calls.js'
+import { CallStore, isTerminal, type CallEntry, type CallRecord, type CallStatus, type DeadLetter } from './calls.js'
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js'
 import { effectiveRetry, isRetryable, parseRetryAfter, RETRY_DEFAULTS, retryDelay, type RetrySettings } from './retry.js'
 
@@ -252,7 +252,27 @@ export class QueueWorker {
     const deadline = Date.now() + graceMs
     while (!this.isIdle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     this.stopped = true
-    return this.calls.unfinished().map((r) => r.callId)
+    const ids = this.calls.unfinished().map((r) => r.callId)
+    return this.statusStore ? this.notFinishedElsewhere(ids) : ids
+  }
+
+  /**
+   * Of the calls this instance accepted and did not finish, those no other instance finished
+   * either (a shared JetStream): the others show a final status in the store.
+   */
+  private async notFinishedElsewhere(ids: string[]): Promise<string[]> {
+    const store = this.statusStore as CallStatusStore
+    const left: string[] = []
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200)
+      const stored = await Promise.all(chunk.map((id) => store.read(id).catch(() => undefined)))
+      chunk.forEach((id, j) => {
+        const s = stored[j]
+        if (s && isTerminal(s.status)) this.calls.update(id, { status: s.status, attempts: s.attempts, ...(s.lastStatus !== undefined ? { lastStatus: s.lastStatus } : {}) })
+        else left.push(id)
+      })
+    }
+    return left
   }
 
   /** Stops taking messages, closes the callback connections and stores what is pending. Idempotent. */

@@ -111,6 +111,11 @@ export class JetStreamQueue implements QueueBackend {
     return this.server ? this.server.url : this.o.url
   }
 
+  /** The NATS connection (after `start()`), shared with the NATS topic subscriptions. */
+  get connection(): NatsConnection | undefined {
+    return this.nc
+  }
+
   /** The owned nats-server child, if any. */
   get ownedServer(): NatsServer | undefined {
     return this.server

@@ -68,6 +68,8 @@ export interface Faasdev {
   /** Injects a fault into the function's next calls (see `POST /system/faults`). */
   fault(name: string, spec: FaultOptions): Promise<Fault>
   clearFaults(): Promise<void>
+  /** Submits the async call the function's schedule (`topic: cron-function`) makes, now, so a test need not wait for the clock; resolves with its call ids. */
+  trigger(name: string): Promise<string[]>
   /** Resolves when nothing is in flight, queued, retrying or waiting for its callback. */
   idle(): Promise<void>
   stats(): RuntimeStats
@@ -168,6 +170,7 @@ export async function startFaasdev(options: StartOptions): Promise<Faasdev> {
     clearFaults: async () => {
       rt.faults.clear()
     },
+    trigger: (name) => rt.trigger(splitName(name).name),
     idle: () => rt.idle(),
     stats: () => rt.stats(),
     logs: (name) => rt.logs.tail(splitName(name).name).map((m) => m.text),

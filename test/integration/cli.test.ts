@@ -16,6 +16,11 @@ describe('faasdev up', () => {
       { yaml: [...head, '    handler: @/echo', '    environment:', '      exec_timeout: a while'], message: () => 'stack.yml:6: functions.hello.environment.exec_timeout: "a while" is not a duration (e.g. 30s, 1m30s, 500ms or a number of seconds)\n' },
       { yaml: [...head, '    handler: @/echo', '    secrets:', '      - api-key'], message: () => `stack.yml:6: functions.hello.secrets[0]: secret "api-key" not found: create ${join('.secrets', 'api-key')} beside the stack file\n` },
       { yaml: [...head, '    handler: @/echo', '    labels:', '      com.openfaas.scale.max: none'], message: () => 'stack.yml:6: functions.hello.labels.com.openfaas.scale.max: "none" is not a whole number ≥ 1\n' },
+      {
+        yaml: [...head, '    handler: @/echo', '    annotations:', '      topic: cron-function', '      schedule: "*/5 * *"'],
+        message: () => 'stack.yml:7: functions.hello.annotations.schedule: "*/5 * *" is not a schedule: expected 5 fields (minute hour day-of-month month day-of-week) or a descriptor, got 3 (e.g. "*/5 * * * *", "@hourly", "@every 30s")\n',
+      },
+      { yaml: [...head, '    handler: @/echo', '    annotations:', '      topic: cron-function', '      schedule: "@every 30"'], message: () => 'stack.yml:7: functions.hello.annotations.schedule: "@every 30" is not a schedule: "@every" takes a Go duration such as 30s, 5m or 1h30m, got "30"\n' },
     ]
     const runs = cases.map(async (c) => {
       const dir = project(c.yaml.join('\n') + '\n', c.files)

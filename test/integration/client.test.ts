@@ -72,7 +72,7 @@ describe('client commands', () => {
     const list = await faasdev(['list', ...g])
     expect(list.code).toBe(0)
     const lines = list.stdout.trim().split('\n')
-    expect(lines[0]).toMatch(/^FUNCTION\s+LANG\s+INVOCATIONS\s+REPLICAS\s+INFLIGHT\s+MAX INFLIGHT$/)
+    expect(lines[0]).toMatch(/^FUNCTION\s+LANG\s+INVOCATIONS\s+REPLICAS\s+INFLIGHT\s+MAX INFLIGHT\s+TRIGGERS$/)
     expect(lines.find((l) => l.startsWith('echo '))).toMatch(/^echo\s+typescript\s+2\s+2\/2\s+0\s+∞$/)
     expect(lines.find((l) => l.startsWith('slow '))).toMatch(/^slow\s+typescript\s+0\s+1\/1\s+0\s+3$/)
     const listJson = JSON.parse((await faasdev(['list', ...g, '--json'])).stdout) as { name: string; invocationCount?: number }[]
@@ -142,6 +142,56 @@ describe('client commands', () => {
     expect((await faasdev(['invoke', ...g])).code).toBe(2)
     expect((await faasdev(['invoke', 'echo', '--nope', ...g])).code).toBe(2)
   }, 120_000)
+
+  it('publish delivers a message to every subscriber; list and describe show triggers and the next run', async () => {
+    const outputs: string[] = []
+    const rt = await startRuntime(
+      `
+functions:
+  orders:
+    lang: node20
+    handler: @/tpl-inbox
+    annotations:
+      topic: orders.created
+  tick:
+    lang: typescript
+    handler: @/trigger-inbox
+    annotations:
+      topic: cron-function,orders.created
+      schedule: "0 4 * * *"
+  echo:
+    lang: typescript
+    handler: @/echo
+`,
+      { onOutput: (_r, _s, line) => outputs.push(line) },
+    )
+    const g = ['--gateway', rt.url]
+    const published = await faasdev(['publish', 'orders.created', ...g, '-d', '{"id":"ord-1"}'])
+    expect(published.code, published.stderr).toBe(0)
+    expect(published.stdout).toMatch(/^Published to orders\.created: 2 call\(s\)$/m)
+    expect(published.stdout).toMatch(/^ {2}orders {2}[0-9a-f-]{36}$/m)
+    await waitFor(() => outputs.length >= 2, 15_000, 'both deliveries')
+    // Sent as JSON, so the template handler got it parsed.
+    expect(outputs.map((l) => JSON.parse(l) as { topic: string; order?: unknown; body?: string }).sort((a, b) => String(a.body).localeCompare(String(b.body)))).toMatchObject([
+      { topic: 'orders.created', body: '{"id":"ord-1"}' },
+      { topic: 'orders.created', order: { id: 'ord-1' } },
+    ])
+    const piped = await faasdev(['publish', 'orders.created', ...g, '--json'], { input: 'plain words' })
+    expect(JSON.parse(piped.stdout)).toMatchObject({ topic: 'orders.created', calls: [{ function: 'orders' }, { function: 'tick' }] })
+    const unknown = await faasdev(['publish', 'nobody.home', ...g, '-d', 'x'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/404 no function subscribes to topic "nobody\.home"/)
+
+    const lines = (await faasdev(['list', ...g])).stdout.trim().split('\n')
+    expect(lines.find((l) => l.startsWith('orders '))).toMatch(/\s{2}orders\.created$/)
+    expect(lines.find((l) => l.startsWith('tick '))).toMatch(/\s{2}orders\.created, cron "0 4 \* \* \*" next (\d{4}-\d\d-\d\d )?04:00:00$/)
+    expect(lines.find((l) => l.startsWith('echo '))).toMatch(/∞$/)
+    const described = (await faasdev(['describe', 'tick', ...g])).stdout
+    expect(described).toMatch(/^Triggers:\s+orders\.created, cron "0 4 \* \* \*"/m)
+    expect(described).toMatch(/^Next run:\s+\d{4}-\d\d-\d\dT/m)
+    expect((await faasdev(['describe', 'echo', ...g])).stdout).toMatch(/^Triggers:\s+<none>$/m)
+    await rt.idle()
+  })
 
   it('new scaffolds a working function and adds it to stack.yml, keeping comments', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'faasdev-new-'))

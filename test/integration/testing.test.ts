@@ -95,6 +95,30 @@ describe('faasdev/testing: startFaasdev', () => {
     expect(fx.logs('orders.openfaas-fn')).toContain('order log-1: 4 x jam')
   })
 
+  it('trigger(name) runs a schedule now, without waiting for the clock', async () => {
+    const fx = await startFaasdev({
+      stack: writeStack(`
+functions:
+  nightly:
+    lang: typescript
+    handler: @/trigger-inbox
+    annotations:
+      topic: cron-function
+      schedule: "0 4 * * *"
+  echo:
+    lang: typescript
+    handler: @/echo
+`),
+    })
+    onTestFinished(() => fx.close())
+    const [callId] = await fx.trigger('nightly')
+    await fx.idle()
+    expect(await fx.runtime.queueWorker.status(callId ?? '')).toMatchObject({ function: 'nightly', status: 'succeeded', attempts: 1 })
+    await waitFor(() => fx.logs('nightly').some((l) => l.includes(`"callId":"${callId}"`)), 5_000, 'the scheduled run')
+    expect(fx.logs('nightly').join('\n')).toContain('"topic":"cron-function"')
+    await expect(fx.trigger('echo')).rejects.toThrow(/echo has no schedule/)
+  })
+
   it('close is idempotent, removes its build folder, and fixtures on one stack file run side by side', async () => {
     const [a, b] = await Promise.all([startFaasdev({ stack: SHOP }), startFaasdev({ stack: SHOP })])
     expect(a.url).not.toBe(b.url)

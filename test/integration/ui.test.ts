@@ -43,6 +43,9 @@ functions:
   echo:
     lang: typescript
     handler: @/echo
+    annotations:
+      topic: cron-function,greetings
+      schedule: "0 5 * * *"
   slow:
     lang: typescript
     handler: @/slow
@@ -81,6 +84,9 @@ describe('dashboard routes', () => {
     expect(byName.echo?.p95Ms).toBeGreaterThan(0)
     expect(byName.echo?.series.callsPerSec.at(-1)).toBeGreaterThan(0)
     expect(byName.slow).toMatchObject({ maxInflight: 1, deployed: true })
+    expect(byName.echo?.triggers).toMatchObject({ topics: ['cron-function', 'greetings'], schedule: '0 5 * * *' })
+    expect(new Date(byName.echo?.triggers?.nextRun ?? '').getHours()).toBe(5)
+    expect(byName.slow?.triggers).toBeUndefined()
     expect(byName.legacy).toMatchObject({ status: 'skipped', deployed: false })
     expect(byName.legacy?.reason).toContain('python3')
     expect(byName.broken).toMatchObject({ status: 'build error', deployed: false })
@@ -147,6 +153,8 @@ describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => 
     expect(await text(page, '#connection')).toBe('live')
     expect(await text(page, '[data-fn="echo"] [data-field="status"]')).toBe('ready')
     expect(await text(page, '[data-fn="echo"] [data-field="replicas"]')).toBe('1/1')
+    expect(await text(page, '[data-fn="echo"] [data-field="triggers"]')).toMatch(/^topics greetings · schedule 0 5 \* \* \*, next \S/)
+    expect(await page.locator('[data-fn="slow"] [data-field="triggers"]').isHidden()).toBe(true)
     expect(await text(page, '[data-fn="slow"] [data-field="inflight"]')).toBe('0 / 1')
     expect(await text(page, '[data-fn="legacy"] [data-field="status"]')).toBe('skipped')
     expect(await text(page, '[data-fn="slow"] [data-field="throttled"]')).toBe('0')

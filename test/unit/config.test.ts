@@ -194,6 +194,15 @@ describe('configuration errors name the file, the line and the field', () => {
     expect(configError(envFile.config).message).toBe(`${displayPath(envFile.file)}:6: functions.hello.environment_file[0]: file "nope.yml" does not exist`)
   })
 
+  it('a folder where a file should be, and a secret name that is a path', () => {
+    const folder = load(fn('    environment_file:', '      - ""'))
+    expect(configError(folder.config).message).toBe(`${displayPath(folder.file)}:6: functions.hello.environment_file[0]: ${displayPath(folder.dir)} is a folder, not a file`)
+    const secretDir = load(fn('    secrets:', '      - nested'), { '.secrets/nested/x': 'x' })
+    expect(configError(secretDir.config).message).toBe(`${displayPath(secretDir.file)}:6: functions.hello.secrets[0]: ${displayPath(join(secretDir.dir, '.secrets', 'nested'))} is a folder, not a file`)
+    const outside = load(fn('    secrets:', '      - ../stack.yml'))
+    expect(configError(outside.config).message).toBe(`${displayPath(outside.file)}:6: functions.hello.secrets[0]: secret name "../stack.yml" must be a file name in .secrets/, without / or \\`)
+  })
+
   it('bad label and annotation values', () => {
     const cases: [string[], string][] = [
       [['    labels:', '      com.openfaas.scale.min: lots'], 'functions.hello.labels.com.openfaas.scale.min: "lots" is not a whole number ≥ 0'],

@@ -206,7 +206,15 @@ export async function toOutput(value: unknown, limit = Infinity): Promise<CallOu
   return { status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: encoder.encode(JSON.stringify(value)) }
 }
 
+// Methods a WHATWG Request refuses to carry (undici throws on them): answered here rather than
+// failing inside the handler as a 500.
+const NOT_A_REQUEST = /^(trace|track|connect)$/i
+
 export async function callFetchHandler(handler: (...args: unknown[]) => unknown, input: CallInput): Promise<CallOutput> {
+  if (NOT_A_REQUEST.test(input.message.method)) {
+    const text = `method ${input.message.method} cannot reach a fetch-style handler\n`
+    return { status: 405, headers: [['content-type', 'text/plain; charset=utf-8'], ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']], body: encoder.encode(text) }
+  }
   const ctx: Context = {
     callId: input.message.callId,
     functionName: input.data.functionName,

@@ -36,6 +36,14 @@ function points(values, max) {
   return values.map((v, i) => `${(i * dx).toFixed(1)},${(62 - (v / max) * 58).toFixed(1)}`).join(' ')
 }
 
+/** Topics, and the schedule (the topic cron-function) with its next run. */
+function triggerText(t) {
+  const topics = t.topics.filter((topic) => topic !== 'cron-function' || !t.schedule)
+  const parts = topics.length ? [`topics ${topics.join(', ')}`] : []
+  if (t.schedule) parts.push(`schedule ${t.schedule}${t.nextRun ? `, next ${new Date(t.nextRun).toLocaleTimeString()}` : ''}`)
+  return parts.join(' · ')
+}
+
 function renderFunction(fn) {
   const el = card(fn)
   set(el, 'name', fn.name)
@@ -46,6 +54,9 @@ function renderFunction(fn) {
   const reason = $('[data-field="reason"]', el)
   reason.hidden = !fn.reason
   if (reason.textContent !== (fn.reason ?? '')) reason.textContent = fn.reason ?? ''
+  const triggers = $('[data-field="triggers"]', el)
+  triggers.hidden = !fn.triggers
+  set(el, 'triggers', fn.triggers ? triggerText(fn.triggers) : '')
   // Injected faults stay listed while active: a test's failures should not look like the function's.
   const faults = $('[data-field="faults"]', el)
   faults.hidden = !fn.faults?.length

@@ -1,0 +1,57 @@
+/**
+ * The nats-connector's half of the topics: a core NATS subscription per topic, in one queue
+ * group, so a message any NATS client publishes on that subject triggers the functions once
+ * however many faasdev instances share the server.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
+
+export interface NatsTopicsOptions {
+  connection: NatsConnection
+  /** The queue group every instance joins (one of them gets each message). */
+  group: string
+  onMessage: (topic: string, body: Uint8Array, contentType: string | undefined) => void
+  log: (line: string) => void
+}
+
+export class NatsTopics {
+  private readonly subs = new Map<string, Subscription>()
+  private closed = false
+
+  constructor(private readonly o: NatsTopicsOptions) {}
+
+  /** Subscribes to the topics not yet subscribed and drops the others. */
+  async set(topics: Set<string>): Promise<void> {
+    if (this.closed || this.o.connection.isClosed()) return
+    const gone: Promise<void>[] = []
+    for (const [topic, sub] of this.subs) {
+      if (topics.has(topic)) continue
+      this.subs.delete(topic)
+      gone.push(sub.drain().catch(() => undefined))
+    }
+    for (const topic of topics) {
+      if (this.subs.has(topic)) continue
+      this.subs.set(
+        topic,
+        this.o.connection.subscribe(topic, {
+          queue: this.o.group,
+          callback: (err, msg: Msg) => {
+            if (err) return this.o.log(`error: NATS subscription to ${topic}: ${err.message}`)
+            // A message without headers has no content type, as the nats-connector sends it.
+            this.o.onMessage(msg.subject, msg.data, msg.headers?.get('Content-Type') || undefined)
+          },
+        }),
+      )
+    }
+    await Promise.all(gone)
+    // Resolves once the server has the new subscriptions, so a publish right after reaches them.
+    await this.o.connection.flush()
+  }
+
+  /** Drains every subscription; the connection is the queue's to close. */
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.o.connection.isClosed()) return
+    await Promise.all([...this.subs.values()].map((s) => s.drain().catch(() => undefined)))
+    this.subs.clear()
+  }
+}
