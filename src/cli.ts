@@ -157,10 +157,12 @@ async function up(argv: string[]): Promise<void> {
   try {
     await rt.start()
   } catch (err) {
-    process.stderr.write(`${table(rt.summary)}\n`)
+    // A busy port is found before anything builds: no table, and it is no configuration error.
+    const portBusy = (err as { code?: string }).code === 'ERR_PORT_IN_USE'
+    if (!portBusy) process.stderr.write(`${table(rt.summary)}\n`)
     // Stop what did start (replicas, build folder) before exiting.
     await rt.close().catch(() => undefined)
-    fail((err as Error).message)
+    fail((err as Error).message, portBusy ? 1 : 2)
   }
   process.stdout.write(`\n${table(rt.summary)}\n\ngateway listening on ${rt.url}  (Ctrl-C to stop)\n`)
   if (auth) {

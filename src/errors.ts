@@ -24,6 +24,7 @@ export const ErrorCodes = {
   ERR_QUEUE_UNAVAILABLE: 503,
   ERR_INVOKE_TIMEOUT: 504,
   ERR_CONFIG: 500,
+  ERR_PORT_IN_USE: 500,
   ERR_BUILD: 500,
   ERR_INTERNAL: 500,
 } as const

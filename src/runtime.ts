@@ -7,6 +7,8 @@ import { loadStack, type FunctionSpec, type StackConfig } from './config/stack.j
 import { createGateway } from './gateway/app.js'
 import { DrainGate } from './gateway/drain.js'
 import { basicAuth } from './gateway/auth.js'
+import { reservePort, type PortReservation } from './gateway/port.js'
+import { removeGatewayAddress, writeGatewayAddress } from './gateway/address-file.js'
 import { pressurePlugin, type PressureOptions } from './gateway/pressure.js'
 import { systemLogs } from './gateway/system-logs.js'
 import { uiRoutes } from './gateway/ui-routes.js'
@@ -165,6 +167,8 @@ export class Runtime {
   private app: FastifyInstance | undefined
   private buildDir: string | undefined
   private address: string | undefined
+  /** Tells `faasdev new` where this gateway listens (see gateway/address-file.ts). */
+  private addressFile: string | undefined
   private startPromise: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private accepting = false
@@ -288,6 +292,15 @@ export class Runtime {
   }
 
   private async doStart(): Promise<void> {
+    const reservation = await reservePort(this.options.port ?? 8080, this.options.host ?? '127.0.0.1')
+    try {
+      await this.startInOrder(reservation)
+    } finally {
+      await reservation.release()
+    }
+  }
+
+  private async startInOrder(reservation: PortReservation): Promise<void> {
     for (const w of this.config.warnings) this.log(`warning: ${w}`)
     for (const s of this.config.skipped) {
       this.router.skipped.set(s.name, s)
@@ -335,6 +348,7 @@ export class Runtime {
       ],
     })
     const host = this.options.host ?? '127.0.0.1'
+    await reservation.release()
     await this.app.listen({ port: this.options.port ?? 8080, host })
     const addr = this.app.server.address()
     const port = typeof addr === 'object' && addr ? addr.port : this.options.port
@@ -345,6 +359,7 @@ export class Runtime {
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
+    this.addressFile = await writeGatewayAddress(this.dataDir, { url: this.address, pid: process.pid, watch: this.options.watch !== false }).catch(() => undefined)
     const nc = this.queue instanceof JetStreamQueue ? this.queue.connection : undefined
     await this.triggers.start(nc ? { connection: nc, group: `faasdev-${this.queueName}` } : undefined)
     this.autoscaler.start()
@@ -378,8 +393,8 @@ export class Runtime {
         onOutput: this.onOutput,
         onReplicaExit: (name, replica, reason, message) => {
           if (reason === 'oom' || reason === 'crash' || reason === 'timeout' || reason === 'exit') this.metrics.replicaRestart(name, reason)
-          // A start failure's message already names the replica.
-          this.log(reason === 'start-failed' && message.startsWith(`replica ${replica} `) ? `${name}: ${message}` : `${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`)
+          // The replica's message already says which replica and why ("replica hello-2 stopped (crash): …").
+          this.log(message.startsWith(`replica ${replica} `) ? `${name}: ${message}` : `${name}: replica ${replica} ${reason === 'start-failed' ? 'failed to start' : `stopped (${reason})`}: ${message}`)
         },
       })
       await deployment.start()
@@ -476,6 +491,7 @@ export class Runtime {
     const grace = this.options.graceMs ?? 30_000
     const deadline = Date.now() + grace
     const steps: [string, () => Promise<unknown>][] = [
+      ['address file', async () => (this.addressFile ? removeGatewayAddress(this.addressFile) : undefined)],
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
       // Before the queue drains: no schedule or NATS message adds work to a draining queue.

@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { describe, invoke, list, logs, scale } from './commands.js'
 import { fault, FAULT_USAGE } from './fault.js'
 import { ClientError, clientContext } from './http.js'
-import { NEW_LANGS, scaffold, stackFileFor } from './new.js'
+import { NEW_LANGS, nextSteps, scaffold, stackFileFor } from './new.js'
 import { publish } from './triggers.js'
 
 export const CLIENT_COMMANDS = ['list', 'ls', 'describe', 'invoke', 'logs', 'scale', 'fault', 'new', 'publish'] as const
@@ -127,8 +127,7 @@ async function run(command: string, argv: string[]): Promise<void> {
       }
       const rel = (p: string): string => relative(process.cwd(), p) || p
       process.stdout.write(
-        `Created ${result.files.map(rel).join(', ')}\nAdded ${name} (lang: ${result.lang}) to ${rel(result.stack)}\n` +
-          `Run \`faasdev up${values.file ? ` -f ${values.file}` : ''}\`, then \`faasdev invoke ${name}\` or curl http://127.0.0.1:8080/function/${name}\n`,
+        `Created ${result.files.map(rel).join(', ')}\nAdded ${name} (lang: ${result.lang}) to ${rel(result.stack)}\n${nextSteps(result, values)}`,
       )
       return
     }

@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { isMap, isScalar, parseDocument, YAMLMap } from 'yaml'
 import { discoverStackFile } from '../config/discover.js'
 import { ConfigError } from '../errors.js'
-import { ClientError } from './http.js'
+import { runningGateway } from '../gateway/address-file.js'
+import { ClientError, DEFAULT_GATEWAY } from './http.js'
 
 export const NEW_LANGS = ['typescript', 'javascript', 'node20'] as const
 export type NewLang = (typeof NEW_LANGS)[number]
@@ -100,4 +101,18 @@ export function scaffold(name: string, lang: string, stackFile: string): NewResu
   functions.set(name, doc.createNode({ lang: l, handler: `./functions/${name}` }))
   writeFileSync(stackFile, doc.toString())
   return { name, lang: l, stack: stackFile, dir, files }
+}
+
+/**
+ * What to do next, with the URL the function will answer at: `--gateway`, `$OPENFAAS_URL`,
+ * else the `faasdev up` serving this stack (whatever its port), else the default.
+ */
+export function nextSteps(result: NewResult, o: { file?: string | undefined; gateway?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
+  const running = runningGateway(join(dirname(result.stack), '.faasdev'))
+  const gateway = (o.gateway ?? (env.OPENFAAS_URL || undefined) ?? running?.url ?? DEFAULT_GATEWAY).replace(/\/+$/, '')
+  const flag = gateway === DEFAULT_GATEWAY || gateway === (env.OPENFAAS_URL ?? '').replace(/\/+$/, '') ? '' : ` --gateway ${gateway}`
+  const call = `\`faasdev invoke ${result.name}${flag}\` or curl ${gateway}/function/${result.name}`
+  if (running?.watch) return `faasdev up on ${running.url} is starting it now (hot reload): ${call}\n`
+  if (running) return `faasdev up on ${running.url} does not watch (--no-watch): restart it, then ${call}\n`
+  return `Run \`faasdev up${o.file ? ` -f ${o.file}` : ''}\`, then ${call}\n`
 }

@@ -90,6 +90,7 @@ const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
+  'favicon.ico': 'image/x-icon',
 }
 
 /** One plain-data picture of every function for the dashboard. */
@@ -167,6 +168,8 @@ export function uiRoutes(options: UiOptions) {
       return reply.type(type).header('cache-control', 'no-cache').send(await readFile(new URL(file, STATIC_DIR)))
     }
     app.get('/ui/', async (_req, reply) => asset('index.html', reply))
+    // Browsers ask the site root for it too, whatever the page says.
+    app.get('/favicon.ico', async (_req, reply) => asset('favicon.ico', reply))
     app.get<{ Params: { file: string } }>('/ui/:file', async (request, reply) => asset(request.params.file, reply))
 
     app.get('/system/ui-snapshot', async () => uiSnapshot(options))

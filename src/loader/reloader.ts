@@ -194,8 +194,13 @@ export class Reloader extends EventEmitter {
     this.config = next
     this.options.onConfig(next)
     for (const w of next.warnings) log(`warning: ${w}`)
+    const wasSkipped = new Map(router.skipped)
     router.skipped.clear()
-    for (const s of next.skipped) router.skipped.set(s.name, s)
+    for (const s of next.skipped) {
+      router.skipped.set(s.name, s)
+      // As at start; once per function and reason, not on every save of the stack file.
+      if (wasSkipped.get(s.name)?.reason !== s.reason) log(`warning: skipping ${s.name}: ${s.reason}`)
+    }
 
     const wanted = new Map(next.functions.map((f) => [f.name, f]))
     for (const name of [...router.failed.keys()]) if (!wanted.has(name)) router.failed.delete(name)

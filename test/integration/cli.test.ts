@@ -1,7 +1,8 @@
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { SUPPORTED_LANGS } from '../../src/config/stack.js'
 import { faasdev, listening, project, ROOT } from '../cli-helpers.js'
 import { HANDLERS, waitFor } from '../helpers.js'
@@ -78,6 +79,21 @@ describe('faasdev up', () => {
     const several = faasdev(['up', '--port', '0', '--no-watch'], dir)
     expect(await several.exited).toBe(2)
     expect(several.stderr()).toBe(`faasdev: ${dir}: no stack.yaml or stack.yml, and several files with provider "openfaas": orders.yml, payments.yaml; pass -f FILE\n`)
+  })
+
+  it('reports a busy port at once, before building anything, and exits 1', async () => {
+    const holder = createServer()
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r))
+    onTestFinished(() => new Promise<void>((r) => holder.close(() => r())))
+    const port = (holder.address() as AddressInfo).port
+    const dir = project(['functions:', '  echo:', '    lang: typescript', '    handler: @/echo', ''].join('\n'))
+    const cli = faasdev(['up', '--port', String(port), '--no-watch'], dir)
+    expect(await cli.exited).toBe(1)
+    expect(cli.stderr()).toContain(`faasdev: port ${port} on 127.0.0.1 is already in use (another faasdev up or gateway?): stop it, or pass --port with a free port (0 picks one)\n`)
+    // No table of "ready" functions, no build.
+    expect(cli.stderr()).not.toMatch(/FUNCTION +STATUS|\bready\b/)
+    expect(cli.stdout()).toBe('')
+    expect(existsSync(join(dir, '.faasdev'))).toBe(false)
   })
 
   it('exits 2 when no function in the stack can run', async () => {

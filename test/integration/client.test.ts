@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { createRuntime } from '../../src/index.js'
 import { startRuntime, waitFor } from '../helpers.js'
 
@@ -142,6 +142,34 @@ describe('client commands', () => {
     expect((await faasdev(['invoke', ...g])).code).toBe(2)
     expect((await faasdev(['invoke', 'echo', '--nope', ...g])).code).toBe(2)
   }, 120_000)
+
+  it('new prints the URL of the faasdev up serving the stack, whatever its port, and adds to the NAME.yml faas-cli wrote', async () => {
+    // The folder faas-cli 0.16 `new orders --lang node20` leaves: orders.yml, no stack.yml.
+    const dir = mkdtempSync(join(tmpdir(), 'faasdev-new-running-'))
+    const stack = join(dir, 'orders.yml')
+    writeFileSync(stack, 'version: 1.0\nprovider:\n  name: openfaas\n  gateway: http://127.0.0.1:8080\nfunctions:\n  orders:\n    lang: node20\n    handler: ./orders\n')
+    mkdirSync(join(dir, 'orders'))
+    writeFileSync(join(dir, 'orders/handler.js'), "'use strict'\nmodule.exports = async (event, context) => context.status(200).succeed('ok')\n")
+    writeFileSync(join(dir, 'orders/package.json'), '{ "name": "orders", "version": "1.0.0", "main": "handler.js" }\n')
+
+    const idle = await faasdev(['new', 'refunds', '--lang', 'typescript'], { cwd: dir })
+    expect(idle.code).toBe(0)
+    expect(idle.stdout).toContain('Added refunds (lang: typescript) to orders.yml\nRun `faasdev up`, then `faasdev invoke refunds` or curl http://127.0.0.1:8080/function/refunds\n')
+
+    const rt = await createRuntime({ port: 0, stack, watch: true, log: () => undefined, onOutput: () => undefined })
+    onTestFinished(() => rt.close())
+    await rt.start()
+    expect(rt.url).not.toBe('http://127.0.0.1:8080')
+    const made = await faasdev(['new', 'invoices', '--lang', 'node20'], { cwd: dir })
+    expect(made.stderr).toBe('')
+    expect(made.stdout).toContain(`faasdev up on ${rt.url} is starting it now (hot reload): \`faasdev invoke invoices --gateway ${rt.url}\` or curl ${rt.url}/function/invoices\n`)
+    expect(readFileSync(stack, 'utf8')).toContain('  invoices:\n    lang: node20\n')
+    // And it is served there.
+    await waitFor(async () => (await fetch(`${rt.url}/function/invoices`, { method: 'POST', body: 'hi' })).status === 200, 30_000, 'invoices to be served')
+    await rt.close()
+    // A closed gateway is not announced any more.
+    expect((await faasdev(['new', 'credits', '--lang', 'typescript'], { cwd: dir })).stdout).toContain('Run `faasdev up`, then')
+  }, 60_000)
 
   it('publish delivers a message to every subscriber; list and describe show triggers and the next run', async () => {
     const outputs: string[] = []

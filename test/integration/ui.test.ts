@@ -73,6 +73,12 @@ describe('dashboard routes', () => {
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/)
     expect((await fetch(`${rt.url}/ui/style.css`)).status).toBe(200)
     expect((await fetch(`${rt.url}/ui/..%2Fpackage.json`)).status).toBe(404)
+    // The tab icon, where the page links it and where browsers look anyway: a real ICO.
+    for (const path of ['/ui/favicon.ico', '/favicon.ico']) {
+      const icon = await fetch(`${rt.url}${path}`)
+      expect([path, icon.status, icon.headers.get('content-type')]).toEqual([path, 200, 'image/x-icon'])
+      expect([...new Uint8Array(await icon.arrayBuffer()).subarray(0, 4)]).toEqual([0, 0, 1, 0])
+    }
 
     for (let i = 0; i < 3; i++) expect((await fetch(`${rt.url}/function/echo`, { method: 'POST', body: 'x' })).status).toBe(200)
     expect((await fetch(`${rt.url}/function/slow?ms=1`)).status).toBe(200)
