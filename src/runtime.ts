@@ -355,7 +355,13 @@ export class Runtime {
     // Listening on every interface: print a loopback URL a browser or curl can open.
     const wildcard = host === '0.0.0.0' || host === '::'
     const shownHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
-    if (wildcard) this.log(`warning: --host ${host}: the gateway and /system are reachable from other machines, without authentication`)
+    if (wildcard) {
+      this.log(
+        this.options.auth
+          ? `warning: --host ${host}: function routes are reachable from other machines; /system and /ui ask for the password`
+          : `warning: --host ${host}: the gateway and /system are reachable from other machines, without authentication`,
+      )
+    }
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
