@@ -3,6 +3,7 @@ import type { FunctionSpec } from '../config/stack.js'
 import { FaasError, saturated } from '../errors.js'
 import { freeSlots, pickReplica } from './balancer.js'
 import { Replica, type ExitReason, type InvokeRequest, type InvokeResult } from './replica.js'
+import type { SparePool } from './spares.js'
 
 export interface DeploymentOptions {
   spec: FunctionSpec
@@ -13,6 +14,8 @@ export interface DeploymentOptions {
   coldStartTimeoutMs?: number
   /** Response size limit in bytes, for every replica (502 above it). @default no limit */
   maxResponse?: number
+  /** Warmed-up workers new replicas start from when one is ready. */
+  spares?: SparePool
 }
 
 export interface DeploymentStats {
@@ -322,7 +325,8 @@ export class Deployment extends EventEmitter {
       ...(this.options.maxResponse ? { maxResponse: this.options.maxResponse } : {}),
       bundle,
       spec,
-      ...(heapLimitMb ? { heapLimitMb } : {}),
+      // A fault's one-off heap size would keep a spare of that size idle for nothing.
+      ...(heapLimitMb ? { heapLimitMb } : this.options.spares ? { spares: this.options.spares } : {}),
       ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
     })
     if (staged) this.staging.push(replica)
