@@ -378,7 +378,7 @@ export class Runtime {
     this.accepting = true
     this.addressFile = await writeGatewayAddress(this.dataDir, { url: this.address, pid: process.pid, watch: this.options.watch !== false }).catch(() => undefined)
     const nc = this.queue instanceof JetStreamQueue ? this.queue.connection : undefined
-    await this.triggers.start(nc ? { connection: nc, group: `faasdev-${this.queueName}` } : undefined)
+    await this.triggers.start(nc ? { connection: nc, queueName: this.queueName } : undefined)
     this.autoscaler.start()
     if (this.options.watch !== false) await this.reloader.watch()
   }

@@ -285,6 +285,29 @@ describe.skipIf(SKIP_NATS)('topics over NATS (--queue jetstream)', () => {
     expect(seen.find((s) => s.fn === 'tpl-inbox')).toMatchObject({ bodyType: 'object', order: ORDER })
   })
 
+  it("a topic under the queue's own subjects is not subscribed on NATS, so a triggered call cannot trigger itself", async () => {
+    const log: string[] = []
+    const { rt, seen } = await start(
+      `
+functions:
+  billing:
+    lang: typescript
+    handler: @/trigger-inbox
+    annotations:
+      topic: trg-c.billing
+`,
+      { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-c', log: (line) => log.push(line) },
+    )
+    expect(log.filter((l) => l.includes('not subscribed on NATS'))).toHaveLength(1)
+    const res = await fetch(`${rt.url}/system/publish/trg-c.billing`, { method: 'POST', body: 'once' })
+    expect(res.status).toBe(202)
+    await waitFor(() => seen.length >= 1, 20_000, 'the delivery')
+    await rt.idle()
+    await new Promise((r) => setTimeout(r, 500))
+    expect(seen.map((s) => s.body)).toEqual(['once'])
+    expect(rt.queueWorker.counters.submitted).toBe(1)
+  })
+
   it('two instances sharing the server handle each NATS message once between them', async () => {
     const a = await start(TOPICS, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-b' })
     const b = await start(TOPICS, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-b' })

@@ -118,6 +118,6 @@ describe('readTriggers', () => {
 
   it('knows a publishable topic', () => {
     for (const ok of ['a', 'orders.created', 'cron-function', 'a_b.c-d']) expect(isPublishableTopic(ok)).toBe(true)
-    for (const bad of ['', 'a..b', '.a', 'a.', 'a.*', 'a.>', 'a b', 'x'.repeat(300)]) expect(isPublishableTopic(bad)).toBe(false)
+    for (const bad of ['', 'a..b', '.a', 'a.', 'a.*', 'a.>', 'a b', '$JS.API.INFO', 'x'.repeat(300)]) expect(isPublishableTopic(bad)).toBe(false)
   })
 })
