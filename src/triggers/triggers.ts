@@ -158,12 +158,13 @@ export class Triggers {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new triggered calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
   }
 
-  private async fire(name: string, topic: string, body: Uint8Array | null, contentType?: string): Promise<string> {
-    const id = randomUUID()
+  /** `plannedAt` (a scheduled run's time) names the call, so instances sharing a JetStream queue submit it once. */
+  private async fire(name: string, topic: string, body: Uint8Array | null, contentType?: string, plannedAt?: number): Promise<string> {
+    const id = plannedAt === undefined ? randomUUID() : `cron-${name}-${plannedAt}`
     // connector-sdk's invoker: a POST with the message as body and X-Topic naming the topic.
     const headers: Record<string, string> = { 'x-call-id': id, 'x-topic': topic }
     if (contentType) headers['content-type'] = contentType
-    await this.o.submit({ id, function: name, method: 'POST', path: '/', headers, body: body && body.length > 0 ? body : null, submittedAt: Date.now() })
+    await this.o.submit({ id, function: name, method: 'POST', path: '/', headers, body: body && body.length > 0 ? body : null, submittedAt: Date.now(), ...(plannedAt !== undefined ? { dedupeId: id } : {}) })
     this.o.fired?.(name, topic)
     this.o.debug(`trigger: ${topic} → ${name} (call ${id})`)
     return id
@@ -189,7 +190,7 @@ export class Triggers {
     if (now < entry.nextAt) return this.wait(entry)
     const planned = entry.nextAt
     if (this.o.isRunning(entry.name)) {
-      this.fire(entry.name, CRON_TOPIC, null).catch((err: unknown) => this.o.log(`error: ${entry.name}: the scheduled call was not accepted: ${(err as Error).message.trim()}`))
+      this.fire(entry.name, CRON_TOPIC, null, undefined, planned).catch((err: unknown) => this.o.log(`error: ${entry.name}: the scheduled call was not accepted: ${(err as Error).message.trim()}`))
     } else {
       this.o.debug(`trigger: ${CRON_TOPIC} → ${entry.name} skipped: the function is not running`)
     }

@@ -308,6 +308,27 @@ functions:
     expect(rt.queueWorker.counters.submitted).toBe(1)
   })
 
+  it('two instances sharing the queue run each scheduled run once between them', async () => {
+    const stack = `
+functions:
+  tick:
+    lang: typescript
+    handler: @/trigger-inbox
+    annotations:
+      topic: cron-function
+      schedule: "@every 1s"
+`
+    const a = await start(stack, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
+    const b = await start(stack, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
+    const all = (): Seen[] => [...a.seen, ...b.seen]
+    await waitFor(() => all().length >= 4, 20_000, () => `4 runs, got ${all().length}`)
+    await Promise.all([a.rt.close(), b.rt.close()])
+    // Both instances planned every run; each one ran once, under the call id naming its time.
+    const ids = all().map((s) => s.callId ?? '')
+    expect(ids.every((id) => /^cron-tick-\d+000$/.test(id))).toBe(true)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
   it('two instances sharing the server handle each NATS message once between them', async () => {
     const a = await start(TOPICS, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-b' })
     const b = await start(TOPICS, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-b' })
