@@ -7,12 +7,14 @@ import { LOG_FORMATS, type LogFormat } from './logs/logger.js'
 import { createRuntime, VERSION, type FunctionSummary, type Runtime } from './runtime.js'
 import { formatDuration, parseDuration, parseMemory } from './config/units.js'
 import { ASYNC_FLAGS, ASYNC_USAGE, asyncSettings } from './queue-worker/options.js'
+import { POOL_FLAGS, POOL_USAGE, poolSettings } from './pool/flags.js'
 
 const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
 
 Usage:
   faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--max-response SIZE] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
+             ${POOL_USAGE}
              [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
              [--auth] [--max-event-loop-delay 1s] [--max-heap SIZE] [--max-rss SIZE] [--log-format pretty|json|plain]
 ${CLIENT_USAGE}
@@ -71,6 +73,7 @@ async function up(argv: string[]): Promise<void> {
         'log-format': { type: 'string' },
         ...PRESSURE_FLAGS,
         ...ASYNC_FLAGS,
+        ...POOL_FLAGS,
         'nats-url': { type: 'string' },
         'nats-creds': { type: 'string' },
         'queue-name': { type: 'string' },
@@ -101,8 +104,10 @@ async function up(argv: string[]): Promise<void> {
     if (values['autoscale-interval'] !== undefined && autoscaleMs === undefined) fail(`--autoscale-interval: ${JSON.stringify(values['autoscale-interval'])} is not a duration (e.g. 1s, 500ms; 0 turns autoscaling off)`)
     let async
     let protection
+    let pool
     try {
       async = asyncSettings(values)
+      pool = poolSettings(values)
       protection = pressureSettings(values)
     } catch (err) {
       fail((err as Error).message)
@@ -112,6 +117,7 @@ async function up(argv: string[]): Promise<void> {
     rt = await createRuntime({
       ...async,
       ...protection,
+      ...pool,
       ...(values['log-format'] ? { logFormat: values['log-format'] as LogFormat } : {}),
       ...(auth ? { auth: { password: auth.password } } : {}),
       ...(values.file ? { stack: values.file } : {}),

@@ -20,6 +20,7 @@ import { Metrics } from './metrics/metrics.js'
 import { installDependencies, missingDependencies } from './loader/bundle.js'
 import { Reloader, type ReloadEvent } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
+import { SparePool, type SpareStats } from './pool/spares.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
 import { Autoscaler } from './autoscaler/autoscaler.js'
@@ -93,6 +94,8 @@ export interface RuntimeOptions {
   callback?: Partial<CallbackOptions>
   /** Time between two autoscaler ticks (`--autoscale-interval`); 0 turns autoscaling off. @default 1000 */
   autoscaleIntervalMs?: number
+  /** Warmed-up worker threads kept ready for new replicas, per heap size in use (`--spare-replicas`); 0 turns them off. @default 1 */
+  spareReplicas?: number
 }
 
 export interface FunctionSummary {
@@ -112,6 +115,8 @@ export interface RuntimeStats {
   functions: Record<string, DeploymentStats>
   /** Async work per function: pending, in flight, retrying, dead-lettered. */
   queue: FunctionQueueStats[]
+  /** Warmed-up workers waiting for a function. */
+  spares: SpareStats
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -158,6 +163,8 @@ export class Runtime {
   readonly triggers: Triggers
   /** Injected faults (`/system/faults`): off until one is injected. */
   readonly faults: FaultStore
+  /** Pre-started workers that new replicas (cold starts, scale-ups, reloads) start from. */
+  readonly spares: SparePool
   private readonly callbackSink = new CallbackSink()
   /** Async call ids left unfinished when the last `close()` ran out of grace. */
   unfinishedCalls: string[] = []
@@ -201,9 +208,11 @@ export class Runtime {
       },
     })
     this.logs = new LogBuffer(options.logLines)
+    this.spares = new SparePool({ ...(options.spareReplicas !== undefined ? { size: options.spareReplicas } : {}), log: this.log })
     this.printOutput = options.onOutput ?? terminalPrinter()
     this.metrics = new Metrics({
       deployments: () => this.router.deployments.values(),
+      spares: () => this.spares.stats(),
       queueStats: () => this.queueWorker.stats().map((q) => ({ queue: this.queueName, function: q.name, pending: q.pending + q.retrying, inflight: q.inflight })),
     })
     this.router.observe(this.metrics.observer)
@@ -311,6 +320,8 @@ export class Runtime {
     sweepStaleBuilds(this.dataDir)
     this.buildDir = await mkdtemp(join(this.dataDir, `build-${process.pid}-`))
     await Promise.all(this.config.functions.map((spec) => this.deploy(spec)))
+    // After the first replicas: spares warming up meanwhile would only slow them down.
+    this.spares.start()
     if (this.router.deployments.size === 0) {
       throw new Error(`no function could start (${this.summary.map((s) => `${s.name}: ${s.reason ?? s.status}`).join('; ')})`)
     }
@@ -355,13 +366,19 @@ export class Runtime {
     // Listening on every interface: print a loopback URL a browser or curl can open.
     const wildcard = host === '0.0.0.0' || host === '::'
     const shownHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
-    if (wildcard) this.log(`warning: --host ${host}: the gateway and /system are reachable from other machines, without authentication`)
+    if (wildcard) {
+      this.log(
+        this.options.auth
+          ? `warning: --host ${host}: function routes are reachable from other machines; /system and /ui ask for the password`
+          : `warning: --host ${host}: the gateway and /system are reachable from other machines, without authentication`,
+      )
+    }
     this.address = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`
     for (const s of this.summary) if (s.status === 'ready') s.url = `${this.address}/function/${s.name}`
     this.accepting = true
     this.addressFile = await writeGatewayAddress(this.dataDir, { url: this.address, pid: process.pid, watch: this.options.watch !== false }).catch(() => undefined)
     const nc = this.queue instanceof JetStreamQueue ? this.queue.connection : undefined
-    await this.triggers.start(nc ? { connection: nc, group: `faasdev-${this.queueName}` } : undefined)
+    await this.triggers.start(nc ? { connection: nc, queueName: this.queueName } : undefined)
     this.autoscaler.start()
     if (this.options.watch !== false) await this.reloader.watch()
   }
@@ -390,6 +407,7 @@ export class Runtime {
         maxResponse: this.options.maxResponse ?? 64 * 1024 * 1024,
         spec,
         bundle: bundle.file,
+        spares: this.spares,
         onOutput: this.onOutput,
         onReplicaExit: (name, replica, reason, message) => {
           if (reason === 'oom' || reason === 'crash' || reason === 'timeout' || reason === 'exit') this.metrics.replicaRestart(name, reason)
@@ -422,7 +440,7 @@ export class Runtime {
   stats(): RuntimeStats {
     const functions: Record<string, DeploymentStats> = {}
     for (const [name, d] of this.router.deployments) functions[name] = d.stats()
-    return { functions, queue: this.queueWorker.stats() }
+    return { functions, queue: this.queueWorker.stats(), spares: this.spares.stats() }
   }
 
   /** Resolves when nothing is in flight, no async call is queued and no callback is pending. */
@@ -494,6 +512,7 @@ export class Runtime {
       ['address file', async () => (this.addressFile ? removeGatewayAddress(this.addressFile) : undefined)],
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
+      ['spares', async () => this.spares.close()],
       // Before the queue drains: no schedule or NATS message adds work to a draining queue.
       ['triggers', async () => this.triggers.close()],
       // Before the replicas: a save during shutdown must not start new ones.

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Deployment } from '../pool/deployment.js'
+import type { SpareStats } from '../pool/spares.js'
 import { DEFAULT_NAMESPACE, type CallObserver } from '../router/router.js'
 
 /** One queue's numbers for one function, read at scrape time. */
@@ -16,6 +17,8 @@ export interface MetricsSource {
   deployments: () => Iterable<Deployment>
   /** Pending and in-flight async messages per queue and function, when a queue runs. */
   queueStats?: () => Iterable<QueueFunctionStats>
+  /** The pool of warmed-up workers, when there is one. */
+  spares?: () => SpareStats
 }
 
 interface FunctionTally {
@@ -123,6 +126,28 @@ export class Metrics {
       collect() {
         this.reset()
         for (const d of source.deployments()) this.set({ function_name: functionLabel(d.name), scaling_type: d.spec.scale.type }, d.spec.scale.target)
+      },
+    })
+    new Gauge({
+      name: 'faasdev_spare_replicas',
+      help: 'Warmed-up worker threads waiting for a function, by state (ready, starting)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const s = source.spares?.()
+        this.reset()
+        if (!s) return
+        this.set({ state: 'ready' }, s.ready)
+        this.set({ state: 'starting' }, s.starting)
+      },
+    })
+    new Counter({
+      name: 'faasdev_spare_replicas_taken_total',
+      help: 'Replicas that started from a warmed-up spare worker',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(source.spares?.().taken ?? 0)
       },
     })
     new Gauge({

@@ -54,6 +54,24 @@ export interface InvokeBatchMessage {
 
 export type ToWorker = InvokeMessage | InvokeBatchMessage | AbortMessage | PingMessage
 
+/**
+ * Turns a spare worker into a replica of one function: its environment and secrets arrive
+ * only here (never at the spare's start), then the bundle is imported.
+ */
+export interface AssignMessage {
+  t: 'assign'
+  data: ReplicaData
+  /** The replica's whole `process.env` (a worker's env is its own copy, replaced in place). */
+  env: Record<string, string>
+  /** `file:` URL of the bundle. */
+  url: string
+}
+
+/** A spare is past its warm-up and waits for an {@link AssignMessage}. */
+export interface SpareReadyMessage {
+  t: 'spare-ready'
+}
+
 export interface ReadyMessage {
   t: 'ready'
 }

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from './protocol.js'
+import { assignSpare, type SparePool } from './spares.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
 export type ExitReason = 'oom' | 'crash' | 'timeout' | 'exit' | 'stopped' | 'start-failed'
@@ -30,6 +31,14 @@ export interface ReplicaOptions {
   heapLimitMb?: number
   /** Response size limit in bytes (502 above it). @default no limit */
   maxResponse?: number
+  /** Where a warmed-up worker is taken from, when one of the right heap size is ready. */
+  spares?: SparePool
+}
+
+/** The heap limit of a replica's worker in MiB, or undefined for V8's default. */
+export function heapLimitMb(spec: FunctionSpec, override?: number): number | undefined {
+  if (spec.memoryLimitBytes) return Math.max(4, Math.ceil(spec.memoryLimitBytes / 1024 ** 2))
+  return override
 }
 
 interface Pending {
@@ -47,6 +56,8 @@ interface Pending {
 export class Replica extends EventEmitter {
   readonly name: string
   readonly bundle: string
+  /** The version of the function this replica runs. */
+  readonly spec: FunctionSpec
   readonly startedAt = performance.now()
   state: ReplicaState = 'starting'
   inflight = 0
@@ -56,6 +67,8 @@ export class Replica extends EventEmitter {
   utilisation = 0
   readyAt: number | undefined
   readonly ready: Promise<void>
+  /** Started from a warmed-up spare worker. */
+  readonly fromSpare: boolean
 
   private readonly worker: Worker
   private readonly pending = new Map<number, Pending>()
@@ -77,20 +90,32 @@ export class Replica extends EventEmitter {
     this.name = options.name
     this.bundle = options.bundle
     const { spec } = options
+    this.spec = spec
     this.execTimeoutMs = spec.watchdog.execTimeoutMs
     this.unresponsiveMs = options.unresponsiveMs ?? 1000
     const workerData: ReplicaData = { functionName: spec.name, replicaName: options.name, style: spec.style, lang: spec.lang, secrets: spec.secrets, ...(options.maxResponse ? { maxResponse: options.maxResponse } : {}) }
-    // Source maps must be on before the bundle is parsed, so a two-line bootstrap loads it.
-    const bootstrap = `process.setSourceMapsEnabled(true); import(${JSON.stringify(pathToFileURL(options.bundle).href)}).catch((err) => { throw err })`
-    this.worker = new Worker(bootstrap, {
-      eval: true,
-      workerData,
-      env: { ...process.env, ...spec.environment, OPENFAAS_NAME: spec.name, OPENFAAS_NAMESPACE: 'openfaas-fn' },
-      stdout: true,
-      stderr: true,
-      name: options.name,
-      ...(spec.memoryLimitBytes ? { resourceLimits: { maxOldGenerationSizeMb: Math.max(4, Math.ceil(spec.memoryLimitBytes / 1024 ** 2)) } } : options.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb } } : {}),
-    })
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries({ ...process.env, ...spec.environment, OPENFAAS_NAME: spec.name, OPENFAAS_NAMESPACE: 'openfaas-fn' })) if (v !== undefined) env[k] = v
+    const url = pathToFileURL(options.bundle).href
+    const heapMb = heapLimitMb(spec, options.heapLimitMb)
+    const spare = options.spares?.take(heapMb ?? 0)
+    this.fromSpare = spare !== undefined
+    if (spare) {
+      this.worker = spare
+      assignSpare(spare, { data: workerData, env, url })
+    } else {
+      // Source maps must be on before the bundle is parsed, so a two-line bootstrap loads it.
+      const bootstrap = `process.setSourceMapsEnabled(true); import(${JSON.stringify(url)}).catch((err) => { throw err })`
+      this.worker = new Worker(bootstrap, {
+        eval: true,
+        workerData,
+        env,
+        stdout: true,
+        stderr: true,
+        name: options.name,
+        ...(heapMb ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
+      })
+    }
     this.pipe('stdout')
     this.pipe('stderr')
 

@@ -23,9 +23,9 @@ export interface AnnotationProblem {
 
 export type TriggersResult = { ok: true; triggers: FunctionTriggers; warning?: AnnotationProblem } | { ok: false; problem: AnnotationProblem }
 
-/** A NATS subject a message can be published to: dot-separated tokens, no wildcard, no space. */
+/** A NATS subject a message can be published to: dot-separated tokens, no wildcard, no space, not a `$` system subject. */
 export function isPublishableTopic(topic: string): boolean {
-  return topic.length > 0 && topic.length <= 256 && topic.split('.').every((t) => t !== '' && t !== '*' && t !== '>' && !/[\s*>]/.test(t))
+  return topic.length > 0 && topic.length <= 256 && !topic.startsWith('$') && topic.split('.').every((t) => t !== '' && t !== '*' && t !== '>' && !/[\s*>]/.test(t))
 }
 
 export function readTriggers(annotations: Record<string, string>): TriggersResult {

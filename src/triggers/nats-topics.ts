@@ -7,17 +7,27 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 
 export interface NatsTopicsOptions {
   connection: NatsConnection
-  /** The queue group every instance joins (one of them gets each message). */
-  group: string
+  /** The JetStream queue's name: the queue group is `faasdev-NAME`, and its own subjects are never subscribed. */
+  queueName: string
   onMessage: (topic: string, body: Uint8Array, contentType: string | undefined) => void
   log: (line: string) => void
 }
 
 export class NatsTopics {
   private readonly subs = new Map<string, Subscription>()
+  private readonly warned = new Set<string>()
   private closed = false
 
   constructor(private readonly o: NatsTopicsOptions) {}
+
+  /**
+   * The queue's own subjects (`QUEUE.FN` calls, `QUEUE_dead.…` dead letters): subscribing to
+   * one would turn every call a trigger submits into another message on the topic, for ever.
+   */
+  private reserved(topic: string): boolean {
+    const first = topic.split('.')[0]
+    return first === this.o.queueName || first === `${this.o.queueName}_dead`
+  }
 
   /** Subscribes to the topics not yet subscribed and drops the others. */
   async set(topics: Set<string>): Promise<void> {
@@ -30,10 +40,15 @@ export class NatsTopics {
     }
     for (const topic of topics) {
       if (this.subs.has(topic)) continue
+      if (this.reserved(topic)) {
+        if (!this.warned.has(topic)) this.o.log(`warning: topic ${topic} is not subscribed on NATS: its subjects belong to the queue ${this.o.queueName} (--queue-name); /system/publish still delivers it`)
+        this.warned.add(topic)
+        continue
+      }
       this.subs.set(
         topic,
         this.o.connection.subscribe(topic, {
-          queue: this.o.group,
+          queue: `faasdev-${this.o.queueName}`,
           callback: (err, msg: Msg) => {
             if (err) return this.o.log(`error: NATS subscription to ${topic}: ${err.message}`)
             // A message without headers has no content type, as the nats-connector sends it.

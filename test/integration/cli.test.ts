@@ -173,6 +173,11 @@ describe('faasdev up', () => {
     // Reachable through an address other than loopback's 127.0.0.1.
     const res = await fetch(`http://127.0.0.2:${port}/function/echo`)
     expect(res.status).toBe(200)
+    // With --auth the warning says what stays open instead of claiming there is no authentication.
+    const guarded = faasdev(['up', '--host', '0.0.0.0', '--port', '0', '--no-watch', '--auth'], dir)
+    await listening(guarded)
+    expect(guarded.stderr()).toContain('warning: --host 0.0.0.0: function routes are reachable from other machines; /system and /ui ask for the password\n')
+    expect(guarded.stderr()).not.toContain('without authentication')
   })
 
   it('on SIGTERM lets a call in flight finish with 200, then exits 0', async () => {

@@ -251,6 +251,19 @@ describe('fault injection: async calls meet faults like sync ones', () => {
     })
   }
 
+  it('latency: the async call is slower by ms and succeeds without a retry', async () => {
+    const rt = await startRuntime(STACK)
+    const cb = await callbackServer()
+    await inject(rt, { function: 'orders', kind: 'latency', ms: 300 })
+    await submit(rt.url, 'orders', { 'x-callback-url': cb.url, 'content-type': 'application/json' }, JSON.stringify({ sku: 'tea', quantity: 1 }))
+    await waitFor(() => cb.received.length === 1, 15_000, 'the callback')
+    const got = cb.received[0]!
+    expect(got.headers['x-function-status']).toBe('201')
+    expect(got.headers['x-retry']).toBe('0')
+    expect(Number(got.headers['x-duration-seconds'])).toBeGreaterThanOrEqual(0.29)
+    expect(await metric(rt, 'faasdev_faults_injected_total', { function_name: 'orders.openfaas-fn', kind: 'latency' })).toBe(1)
+  })
+
   it('cold: the async call wakes the function from zero and succeeds at once', async () => {
     const rt = await startRuntime(STACK)
     const cb = await callbackServer()

@@ -164,6 +164,12 @@ describe.skipIf(!haveChromium && !inCI)('dashboard in headless chromium', () => 
     expect(await text(page, '[data-fn="slow"] [data-field="inflight"]')).toBe('0 / 1')
     expect(await text(page, '[data-fn="legacy"] [data-field="status"]')).toBe('skipped')
     expect(await text(page, '[data-fn="slow"] [data-field="throttled"]')).toBe('0')
+    // An injected fault shows on its function's card while active (this one never fires).
+    expect(await page.locator('[data-fn="echo"] [data-field="faults"]').isHidden()).toBe(true)
+    rt.faults.inject({ function: 'echo', kind: 'crash', probability: 0 })
+    await page.locator('[data-fn="echo"] [data-field="faults"]', { hasText: 'faults injected: crash (1 of 1 left, p=0)' }).waitFor({ timeout: 10_000 })
+    rt.faults.clear()
+    await page.locator('[data-fn="echo"] [data-field="faults"]').waitFor({ state: 'hidden', timeout: 10_000 })
 
     // Sync invocation through the form.
     await page.selectOption('#invoke-name', 'echo')

@@ -3,11 +3,12 @@
  * imports nothing of ours but the adapters beside it and the protocol's types.
  */
 import { performance } from 'node:perf_hooks'
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort } from 'node:worker_threads'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
 import { meetFault } from './fault.js'
 import { callFetchHandler, TOO_LARGE } from './fetch-style.js'
 import { callNodeTemplateHandler } from './node-template.js'
+import { replicaData } from './replica-data.js'
 
 export interface CallInput {
   message: InvokeMessage
@@ -54,7 +55,7 @@ function pickHandler(mod: Record<string, unknown>): AnyHandler {
 export function serve(mod: Record<string, unknown>): void {
   const port = parentPort
   if (!port) throw new Error('faasdev worker entry must run in a worker thread')
-  const data = workerData as ReplicaData
+  const data = replicaData() as ReplicaData
   const handler = pickHandler(mod)
   const calls = new Map<number, CallAbort>()
   let lastElu = performance.eventLoopUtilization()

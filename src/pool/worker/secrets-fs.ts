@@ -16,8 +16,8 @@ import { syncBuiltinESMExports } from 'node:module'
 import { constants as os } from 'node:os'
 import { basename, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isMainThread, workerData } from 'node:worker_threads'
-import type { ReplicaData } from '../protocol.js'
+import { isMainThread } from 'node:worker_threads'
+import { replicaData } from './replica-data.js'
 
 export const SECRETS_DIR = '/var/openfaas/secrets'
 
@@ -201,5 +201,5 @@ export function installSecretsFs(secrets: Record<string, string>): void {
 }
 
 // In a replica, before the handler's modules run (the bundle imports this module first).
-const data = workerData as ReplicaData | null
-if (!isMainThread && data && typeof data === 'object' && data.secrets) installSecretsFs(data.secrets)
+const data = isMainThread ? null : replicaData()
+if (data && typeof data === 'object' && data.secrets) installSecretsFs(data.secrets)

@@ -1,0 +1,25 @@
+/** The worker-thread settings of `faasdev up`: spare replicas and the machine's replica budget. */
+
+/** parseArgs option definitions to spread into the `up` command's options. */
+export const POOL_FLAGS = {
+  'spare-replicas': { type: 'string' },
+} as const
+
+export const POOL_USAGE = '[--spare-replicas 1]'
+
+export interface PoolSettings {
+  spareReplicas?: number
+}
+
+/** Throws an Error whose message names the flag and the bad value. */
+export function poolSettings(flags: Partial<Record<keyof typeof POOL_FLAGS, string | undefined>>): PoolSettings {
+  const whole = (flag: keyof typeof POOL_FLAGS, min: number): number | undefined => {
+    const v = flags[flag]
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new Error(`--${flag}: ${JSON.stringify(v)} is not a whole number of at least ${min}`)
+    return n
+  }
+  const spareReplicas = whole('spare-replicas', 0)
+  return { ...(spareReplicas !== undefined ? { spareReplicas } : {}) }
+}
