@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
+import { isAlias, isCollection, isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { locateStackFile } from './discover.js'
 import { envsubst } from './envsubst.js'
@@ -129,16 +129,27 @@ class Source {
     }
   }
 
+  /** The node at a path, following aliases (`environment: *common`) on the way. */
+  node(path: Path): unknown {
+    let node: unknown = this.doc.contents
+    for (const key of path) {
+      if (isAlias(node)) node = node.resolve(this.doc)
+      if (!isCollection(node)) return undefined
+      node = node.get(key, true)
+    }
+    return isAlias(node) ? node.resolve(this.doc) : node
+  }
+
   line(path: Path): number | undefined {
     for (let p = path; p.length > 0; p = p.slice(0, -1)) {
       // A field's line is its key's: a map or list value starts on the line below it.
-      const parent = p.length === 1 ? this.doc.contents : this.doc.getIn(p.slice(0, -1), true)
+      const parent = this.node(p.slice(0, -1))
       if (isMap(parent)) {
         const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(p[p.length - 1]))
         const key = pair?.key as { range?: [number, number, number] } | undefined
         if (key?.range) return this.lines.linePos(key.range[0]).line
       }
-      const node = this.doc.getIn(p, true) as { range?: [number, number, number] } | undefined
+      const node = this.node(p) as { range?: [number, number, number] } | undefined
       if (node && typeof node === 'object' && node.range) return this.lines.linePos(node.range[0]).line
     }
     return undefined
@@ -149,10 +160,15 @@ class Source {
   }
 
   get(path: Path): unknown {
-    const node = this.doc.getIn(path, true)
+    const node = this.node(path)
     if (node === undefined || node === null) return undefined
     if (isScalar(node)) return node.value
-    return (node as { toJSON(): unknown }).toJSON()
+    try {
+      // yaml's alias limit: a few anchors nested into each other would otherwise expand to millions of values.
+      return (node as Node).toJS(this.doc, { maxAliasCount: 100 })
+    } catch (err) {
+      return this.fail(path, `cannot read: ${(err as Error).message}`)
+    }
   }
 }
 
@@ -184,7 +200,7 @@ export function parseStack(file: string, text: string, env: NodeJS.ProcessEnv = 
   if (!isMap(root)) src.fail([], 'expected a map with a `functions` key')
   const provider = src.get(['provider', 'name'])
   if (provider !== undefined && provider !== 'openfaas') src.fail(['provider', 'name'], `must be "openfaas", got ${JSON.stringify(provider)}`)
-  const functions = src.doc.getIn(['functions'], true)
+  const functions = src.node(['functions'])
   if (!isMap(functions)) return src.fail(['functions'], 'expected a map of function name to definition')
 
   const result: StackConfig = { file, dir, functions: [], skipped: [], warnings: [] }
@@ -193,7 +209,7 @@ export function parseStack(file: string, text: string, env: NodeJS.ProcessEnv = 
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) {
       src.fail(['functions', name], `function name ${JSON.stringify(name)} must be a DNS label: lower-case letters, digits and '-', at most 63 characters`)
     }
-    if (!isMap(pair.value)) src.fail(['functions', name], 'expected a map')
+    if (!isMap(src.node(['functions', name]))) src.fail(['functions', name], 'expected a map')
     const spec = parseFunction(src, dir, name, result.warnings)
     if ('reason' in spec) result.skipped.push(spec)
     else result.functions.push(spec)
@@ -337,7 +353,7 @@ function parseFunction(src: Source, dir: string, name: string, warnings: string[
 }
 
 function envPath(src: Source, at: (...rest: Path) => Path, key: string): Path {
-  return src.doc.hasIn(at('environment', key)) ? at('environment', key) : at('environment_file')
+  return src.node(at('environment', key)) !== undefined ? at('environment', key) : at('environment_file')
 }
 
 function parseScale(src: Source, at: (...rest: Path) => Path, labels: Record<string, string>): ScaleSpec {

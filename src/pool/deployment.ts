@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { availableParallelism } from 'node:os'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError, saturated } from '../errors.js'
 import { freeSlots, pickReplica } from './balancer.js'
@@ -43,6 +44,11 @@ export interface ReplicaError {
 }
 
 const MAX_START_BACKOFF_MS = 30_000
+/**
+ * Replicas warming up at once. Threads that start together share the cores, so twenty at once
+ * make the first of them ready much later than two at a time would, and slow the ones serving.
+ */
+const MAX_STARTING = Math.max(2, availableParallelism())
 
 /**
  * All replicas of one function: routes each call to the least-loaded ready replica, holds
@@ -65,8 +71,14 @@ export class Deployment extends EventEmitter {
   lastError: ReplicaError | undefined
   /** Why the latest edit of this function's code could not be built; the previous version keeps serving. */
   buildError: string | undefined
-  /** Replicas of a version being deployed: no call reaches them until all of them are ready. */
+  /** The first replica of a version being deployed: no call reaches it until it is ready. */
   private staging: Replica[] = []
+  /**
+   * Replicas of the version replaced by the last deploy, while the new one rolls out: they
+   * take a call only when no replica of the current version has a free slot, and stop one by
+   * one as new ones become ready (all of them once the new version runs at full count).
+   */
+  private previous: Replica[] = []
   private nextVersion: { spec: FunctionSpec; bundle: string } | undefined
   private deploying: Promise<void> | undefined
 
@@ -113,7 +125,7 @@ export class Deployment extends EventEmitter {
       if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
       const replica = this.pick()
       if (replica) return this.send(replica, request)
-      if (this.replicas.some((r) => r.accepting)) throw saturated(this.spec.watchdog.maxInflight)
+      if (this.replicas.some((r) => r.accepting) || this.previous.some((r) => r.accepting)) throw saturated(this.spec.watchdog.maxInflight)
       if (this.desired === 0) this.scale(Math.max(1, this.spec.scale.min))
       await this.waitForReady()
     }
@@ -139,12 +151,16 @@ export class Deployment extends EventEmitter {
   pick(): Replica | undefined {
     const i = pickReplica(this.replicas, this.spec.watchdog.maxInflight, this.rr++)
     if (this.rr > 1e9) this.rr = 0
-    return i < 0 ? undefined : this.replicas[i]
+    if (i >= 0) return this.replicas[i]
+    if (this.previous.length === 0) return undefined
+    const j = pickReplica(this.previous, this.spec.watchdog.maxInflight, this.rr)
+    return j < 0 ? undefined : this.previous[j]
   }
 
   /** Free call slots right now (Infinity without `max_inflight`). */
   freeSlots(): number {
-    return freeSlots(this.replicas, this.spec.watchdog.maxInflight)
+    const free = freeSlots(this.replicas, this.spec.watchdog.maxInflight)
+    return this.previous.length === 0 ? free : free + freeSlots(this.previous, this.spec.watchdog.maxInflight)
   }
 
   /** Sets the desired replica count; extra replicas drain (bounded by `write_timeout`) before they stop. */
@@ -155,12 +171,16 @@ export class Deployment extends EventEmitter {
   }
 
   /**
-   * Blue/green: starts as many replicas of the new version as run now (at least one if the
-   * function is not at zero), waits until all are ready, routes new calls to them, then
-   * drains the old ones (bounded by their `write_timeout`). Deploys are serialised and the
-   * latest wins: a version superseded while another starts is never started. Resolves when
-   * the latest version serves; rejects, with the previous version still serving, when it
-   * cannot start. Emits `'retired'` with a bundle file once no replica runs it any more.
+   * Rolling: starts one replica of the new version (from a spare when one is ready); once it
+   * is ready, new calls go to the new version, the old replicas take calls only when every new
+   * one is full, and the rest of the new replicas start (as many as ran before). Each new
+   * replica that becomes ready drains one old one (bounded by its `write_timeout`); the last
+   * old ones drain when the new version runs at full count. How long a save takes to serve so
+   * does not grow with the replica count. Deploys are serialised and the latest wins: a
+   * version superseded while another starts is never started, and the replicas of a version
+   * two deploys old drain at once. Resolves when the latest version serves; rejects, with the
+   * previous version still serving, when it cannot start. Emits `'retired'` with a bundle
+   * file once no replica runs it any more.
    */
   deploy(spec: FunctionSpec, bundle: string): Promise<void> {
     if (this.closing) return Promise.reject(new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' }))
@@ -188,53 +208,66 @@ export class Deployment extends EventEmitter {
   }
 
   private async swap(spec: FunctionSpec, bundle: string): Promise<void> {
-    const running = this.replicas.filter((r) => r.state === 'starting' || r.state === 'ready').length
-    const count = running > 0 ? running : this.desired > 0 ? 1 : 0
-    const fresh = Array.from({ length: count }, () => this.startReplica(spec, bundle, true))
-    if (fresh.length > 0) {
+    const running = this.replicas.some((r) => r.state === 'starting' || r.state === 'ready')
+    const first = running || this.desired > 0 ? this.startReplica(spec, bundle, true) : undefined
+    if (first) {
       const timeoutMs = this.options.coldStartTimeoutMs ?? 60_000
       let timer: NodeJS.Timeout | undefined
       try {
         await Promise.race([
-          Promise.all(fresh.map((r) => r.ready)),
+          first.ready,
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new FaasError('ERR_REPLICA_START_FAILED', `no replica of the new version of ${this.name} became ready within ${timeoutMs} ms`)), timeoutMs)
           }),
         ])
       } catch (err) {
-        await Promise.all(fresh.map((r) => r.kill('stopped')))
+        await first.kill('stopped')
         throw err
       } finally {
         clearTimeout(timer)
       }
       if (this.closing) {
-        await Promise.all(fresh.map((r) => r.kill('stopped')))
+        await first.kill('stopped')
         return
       }
     }
-    const old = this.replicas
-    const oldSpec = this.spec
     const oldBundle = this.bundle
-    this.staging = this.staging.filter((r) => !fresh.includes(r))
+    this.staging = this.staging.filter((r) => r !== first)
+    // Two versions old: drained now, whatever their number.
+    for (const r of this.previous) void r.close(r.spec.watchdog.writeTimeoutMs)
     // Draining replicas stay listed (not accepting) so stats and idle() still count their calls.
-    this.replicas = [...fresh, ...old]
+    this.previous = [...this.previous, ...this.replicas]
+    for (const r of this.replicas) if (r.state === 'starting') void r.close(0)
+    this.replicas = first ? [first] : []
     this.spec = spec
     this.bundle = bundle
     this.startFailures = 0
     if (this.restartTimer) clearTimeout(this.restartTimer)
     this.restartTimer = undefined
-    for (const r of old) void r.close(oldSpec.watchdog.writeTimeoutMs)
     this.retireIfUnused(oldBundle)
-    if (fresh.length > 0) {
+    if (first) {
       for (const w of this.waiters.splice(0)) w.resolve()
       this.emit('slot', this)
     }
     this.reconcile()
+    this.drainPrevious()
+  }
+
+  /**
+   * One old replica stops taking calls per new one ready, the least busy first; all of them
+   * once no new one is starting (the new version runs at full count, or cannot start more).
+   */
+  private drainPrevious(): void {
+    const accepting = this.previous.filter((r) => r.accepting)
+    if (accepting.length === 0) return
+    const starting = this.replicas.some((r) => r.state === 'starting')
+    const victims = starting ? [accepting.reduce((a, b) => (b.inflight < a.inflight ? b : a))] : accepting
+    for (const r of victims) void r.close(r.spec.watchdog.writeTimeoutMs)
   }
 
   private retireIfUnused(bundle: string): void {
     const runs = (r: Replica): boolean => r.bundle === bundle && r.state !== 'stopped'
-    if (bundle === this.bundle || bundle === this.nextVersion?.bundle || this.replicas.some(runs) || this.staging.some(runs)) return
+    if (bundle === this.bundle || bundle === this.nextVersion?.bundle || this.replicas.some(runs) || this.staging.some(runs) || this.previous.some(runs)) return
     this.emit('retired', bundle)
   }
 
@@ -243,7 +276,7 @@ export class Deployment extends EventEmitter {
     let inflight = 0
     let elu = 0
     let live = 0
-    for (const r of this.replicas) {
+    for (const r of this.previous.length === 0 ? this.replicas : [...this.replicas, ...this.previous]) {
       if (r.state === 'stopped') continue
       inflight += r.inflight
       if (r.state !== 'draining') live++
@@ -278,7 +311,7 @@ export class Deployment extends EventEmitter {
       if (this.restartTimer) clearTimeout(this.restartTimer)
       const err = new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' })
       for (const w of this.waiters.splice(0)) w.reject(err)
-      await Promise.all([...this.replicas, ...this.staging].map((r) => r.close(timeoutMs)))
+      await Promise.all([...this.replicas, ...this.previous, ...this.staging].map((r) => r.close(timeoutMs)))
     })()
     return this.closing
   }
@@ -309,7 +342,12 @@ export class Deployment extends EventEmitter {
     const live = this.replicas.filter((r) => r.state === 'starting' || r.state === 'ready')
     if (live.length < this.desired) {
       if (this.restartTimer) return // a crash-looping function starts again after its backoff
-      for (let i = live.length; i < this.desired; i++) this.startReplica()
+      // A new version is starting: more of the one it replaces would only be stopped again.
+      if (this.staging.length > 0 && live.length > 0) return
+      // The rest start as these become ready (see the 'ready' handler).
+      const starting = live.filter((r) => r.state === 'starting').length
+      const room = Math.max(0, MAX_STARTING - starting)
+      for (let i = 0; i < Math.min(room, this.desired - live.length); i++) this.startReplica()
     } else if (live.length > this.desired) {
       // Remove the ones that are not ready yet first, then the least busy.
       const victims = [...live]
@@ -336,10 +374,13 @@ export class Deployment extends EventEmitter {
       this.startFailures = 0
       for (const w of this.waiters.splice(0)) w.resolve()
       this.emit('slot', this)
+      this.reconcile()
+      if (this.previous.length > 0) this.drainPrevious()
     })
     replica.on('idle-slot', () => this.emit('slot', this))
     replica.on('exit', ({ reason, message }: { reason: ExitReason; message: string }) => {
       this.replicas = this.replicas.filter((r) => r !== replica)
+      if (this.previous.length > 0) this.previous = this.previous.filter((r) => r !== replica)
       const wasStaged = this.staging.includes(replica)
       if (wasStaged) this.staging = this.staging.filter((r) => r !== replica)
       this.retireIfUnused(replica.bundle)

@@ -56,6 +56,8 @@ interface Pending {
 export class Replica extends EventEmitter {
   readonly name: string
   readonly bundle: string
+  /** The version of the function this replica runs. */
+  readonly spec: FunctionSpec
   readonly startedAt = performance.now()
   state: ReplicaState = 'starting'
   inflight = 0
@@ -88,6 +90,7 @@ export class Replica extends EventEmitter {
     this.name = options.name
     this.bundle = options.bundle
     const { spec } = options
+    this.spec = spec
     this.execTimeoutMs = spec.watchdog.execTimeoutMs
     this.unresponsiveMs = options.unresponsiveMs ?? 1000
     const workerData: ReplicaData = { functionName: spec.name, replicaName: options.name, style: spec.style, lang: spec.lang, secrets: spec.secrets, ...(options.maxResponse ? { maxResponse: options.maxResponse } : {}) }

@@ -235,7 +235,9 @@ export class JetStreamQueue implements QueueBackend {
     await this.start()
     const { data, headers } = encodeCall(call)
     try {
-      await (this.js as JetStreamClient).publish(`${this.subjectPrefix}.${fnToken(call.function)}`, data, { headers })
+      const ack = await (this.js as JetStreamClient).publish(`${this.subjectPrefix}.${fnToken(call.function)}`, data, { headers, ...(call.dedupeId ? { msgID: call.dedupeId } : {}) })
+      // Another instance queued this one already: nothing new to count.
+      if (ack.duplicate) return
     } catch (err) {
       throw toSubmitError(err, this.o)
     }

@@ -20,6 +20,12 @@ export interface QueuedCall {
   callbackUrl?: string
   /** Epoch milliseconds at submit. */
   submittedAt: number
+  /**
+   * Submits carrying the same id within the backend's window are queued once (JetStream's
+   * `Nats-Msg-Id`, 2 minutes): how instances sharing a stream run one schedule once. The memory
+   * queue, inside one process, has nothing to deduplicate.
+   */
+  dedupeId?: string
 }
 
 /** A message handed to the queue-worker; exactly one of ack / retry / deadLetter settles it. */

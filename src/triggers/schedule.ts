@@ -78,7 +78,9 @@ export function parseSchedule(text: string): ScheduleResult {
     if (ms <= 0) return { ok: false, error: `"@every ${arg}": the interval must be above zero` }
     // robfig/cron: an interval below one second runs every second, and is kept to whole seconds.
     const delay = Math.max(1000, Math.floor(ms / 1000) * 1000)
-    return { ok: true, schedule: { text, next: (after) => new Date(Math.floor(after.getTime() / 1000) * 1000 + delay) } }
+    // On multiples of the interval since the epoch (robfig counts from when it starts): every
+    // instance sharing a queue then plans the same runs, and submits each once.
+    return { ok: true, schedule: { text, next: (after) => new Date((Math.floor(after.getTime() / delay) + 1) * delay) } }
   }
 
   if (!rest.startsWith('@')) {

@@ -78,18 +78,25 @@ export class Triggers {
       const { topics, schedule } = read.triggers
       const old = this.entries.get(fn.name)
       if (old && old.schedule?.text === schedule?.text) {
-        old.topics = topics
+        if (old.topics.join() !== topics.join()) {
+          old.topics = topics
+          if (this.started) this.o.log(`${fn.name}: ${this.describe(old)}`)
+        }
         continue
       }
       if (old) clearTimeout(old.timer)
       const entry: Entry = { name: fn.name, topics, ...(schedule ? { schedule } : {}) }
       this.entries.set(fn.name, entry)
-      if (this.started) this.arm(entry, Date.now())
+      if (this.started) {
+        this.arm(entry, Date.now())
+        this.o.log(`${fn.name}: ${this.describe(entry)}`)
+      }
     }
     for (const [name, entry] of this.entries) {
       if (seen.has(name)) continue
       clearTimeout(entry.timer)
       this.entries.delete(name)
+      if (this.started) this.o.log(`${name}: no triggers any more`)
     }
     this.nats?.set(this.topics()).catch((err: unknown) => this.o.log(`error: NATS subscriptions: ${(err as Error).message}`))
   }
@@ -99,7 +106,10 @@ export class Triggers {
     if (this.started || this.closing) return
     this.started = true
     const now = Date.now()
-    for (const entry of this.entries.values()) this.arm(entry, now)
+    for (const entry of this.entries.values()) {
+      this.arm(entry, now)
+      this.o.log(`${entry.name}: ${this.describe(entry)}`)
+    }
     if (nats) {
       this.nats = new NatsTopics({
         ...nats,
@@ -110,6 +120,14 @@ export class Triggers {
       })
       await this.nats.set(this.topics())
     }
+  }
+
+  /** `triggered by topics a.b, c.d and schedule "@every 30s" (next run 2026-…)`, for the log. */
+  private describe(e: Entry): string {
+    const topics = e.topics.filter((t) => t !== CRON_TOPIC || !e.schedule)
+    const parts = topics.length > 0 ? [`topic${topics.length > 1 ? 's' : ''} ${topics.join(', ')}`] : []
+    if (e.schedule) parts.push(`schedule "${e.schedule.text}"${e.nextAt !== undefined ? ` (next run ${new Date(e.nextAt).toISOString()})` : ''}`)
+    return `triggered by ${parts.join(' and ')}`
   }
 
   /** Every topic some function listens to. */
@@ -158,12 +176,13 @@ export class Triggers {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new triggered calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
   }
 
-  private async fire(name: string, topic: string, body: Uint8Array | null, contentType?: string): Promise<string> {
-    const id = randomUUID()
+  /** `plannedAt` (a scheduled run's time) names the call, so instances sharing a JetStream queue submit it once. */
+  private async fire(name: string, topic: string, body: Uint8Array | null, contentType?: string, plannedAt?: number): Promise<string> {
+    const id = plannedAt === undefined ? randomUUID() : `cron-${name}-${plannedAt}`
     // connector-sdk's invoker: a POST with the message as body and X-Topic naming the topic.
     const headers: Record<string, string> = { 'x-call-id': id, 'x-topic': topic }
     if (contentType) headers['content-type'] = contentType
-    await this.o.submit({ id, function: name, method: 'POST', path: '/', headers, body: body && body.length > 0 ? body : null, submittedAt: Date.now() })
+    await this.o.submit({ id, function: name, method: 'POST', path: '/', headers, body: body && body.length > 0 ? body : null, submittedAt: Date.now(), ...(plannedAt !== undefined ? { dedupeId: id } : {}) })
     this.o.fired?.(name, topic)
     this.o.debug(`trigger: ${topic} → ${name} (call ${id})`)
     return id
@@ -189,7 +208,7 @@ export class Triggers {
     if (now < entry.nextAt) return this.wait(entry)
     const planned = entry.nextAt
     if (this.o.isRunning(entry.name)) {
-      this.fire(entry.name, CRON_TOPIC, null).catch((err: unknown) => this.o.log(`error: ${entry.name}: the scheduled call was not accepted: ${(err as Error).message.trim()}`))
+      this.fire(entry.name, CRON_TOPIC, null, undefined, planned).catch((err: unknown) => this.o.log(`error: ${entry.name}: the scheduled call was not accepted: ${(err as Error).message.trim()}`))
     } else {
       this.o.debug(`trigger: ${CRON_TOPIC} → ${entry.name} skipped: the function is not running`)
     }

@@ -40,3 +40,37 @@ export async function call(url: string): Promise<{ status: number; body: string;
   const res = await fetch(url)
   return { status: res.status, body: await res.text(), instance: res.headers.get('x-instance'), greeting: res.headers.get('x-greeting') }
 }
+
+export interface LoadSample {
+  start: number
+  status: number
+  body: string
+}
+
+/** `loops` callers, each calling `url` again as soon as it answers, until `stop()`; failures are samples with status 0. */
+export function startLoad(url: string, loops: number): { samples: LoadSample[]; sent: () => number; stop: () => Promise<void> } {
+  const samples: LoadSample[] = []
+  let sent = 0
+  let stopped = false
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      const start = performance.now()
+      sent++
+      try {
+        const res = await fetch(url)
+        samples.push({ start, status: res.status, body: await res.text() })
+      } catch (err) {
+        samples.push({ start, status: 0, body: String(err) })
+      }
+    }
+  }
+  const running = Array.from({ length: loops }, () => loop())
+  return {
+    samples,
+    sent: () => sent,
+    stop: async () => {
+      stopped = true
+      await Promise.all(running)
+    },
+  }
+}

@@ -194,6 +194,35 @@ describe('configuration errors name the file, the line and the field', () => {
     expect(configError(envFile.config).message).toBe(`${displayPath(envFile.file)}:6: functions.hello.environment_file[0]: file "nope.yml" does not exist`)
   })
 
+  it('YAML anchors and aliases are followed, and an alias bomb is refused at the function that uses it', () => {
+    const yaml = [
+      'functions:',
+      '  api:',
+      '    lang: node20',
+      '    handler: ./fn',
+      '    environment: &common',
+      '      max_inflight: 3',
+      '      DB_HOST: db',
+      '    labels:',
+      '      com.openfaas.scale.max: &max "7"',
+      '  worker:',
+      '    lang: node20',
+      '    handler: ./fn',
+      '    environment: *common',
+      '    labels:',
+      '      com.openfaas.scale.max: *max',
+      '',
+    ].join('\n')
+    const shared = load(yaml)
+    const worker = shared.config().functions.find((f) => f.name === 'worker')
+    expect(worker?.environment).toEqual({ max_inflight: '3', DB_HOST: 'db' })
+    expect(worker?.watchdog.maxInflight).toBe(3)
+    expect(worker?.scale.max).toBe(7)
+    const lol = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]']
+    const bomb = load([...lol, fn('    labels: *d')].join('\n'))
+    expect(configError(bomb.config).message).toMatch(new RegExp(`^${escape(displayPath(bomb.file))}:6: functions\\.hello: cannot read: excessive alias count`, 'i'))
+  })
+
   it('a folder where a file should be, and a secret name that is a path', () => {
     const folder = load(fn('    environment_file:', '      - ""'))
     expect(configError(folder.config).message).toBe(`${displayPath(folder.file)}:6: functions.hello.environment_file[0]: ${displayPath(folder.dir)} is a folder, not a file`)

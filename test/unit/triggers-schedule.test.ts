@@ -48,6 +48,9 @@ describe('parseSchedule', () => {
     expect(parse('@every 1h30m').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(5_400_000)
     expect(parse('@every 1.5s').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
     expect(parse('@every 200ms').next(from)!.getTime() - Date.UTC(2026, 0, 1)).toBe(1000)
+    // On multiples of the interval, whenever counting starts: instances plan the same runs.
+    expect(parse('@every 30s').next(new Date(Date.UTC(2026, 0, 1, 0, 0, 17, 200)))).toEqual(new Date(Date.UTC(2026, 0, 1, 0, 0, 30)))
+    expect(parse('@every 30s').next(new Date(Date.UTC(2026, 0, 1, 0, 0, 30)))).toEqual(new Date(Date.UTC(2026, 0, 1, 0, 1, 0)))
   })
 
   it('honours a CRON_TZ prefix', () => {
