@@ -21,8 +21,8 @@ export function lingerOnClose(socket: Socket, ms = LINGER_MS): void {
     if (this.writable) this.end()
     const timer = setTimeout(() => this.destroy(), ms)
     timer.unref()
+    // Otherwise the socket closes by itself once the response is flushed and the client has
+    // closed its side (a Duplex ends when both halves have).
     this.once('close', () => clearTimeout(timer))
-    // The client has sent all it will and closed its side: nothing is left to drain.
-    this.once('end', () => this.destroy())
   }
 }
