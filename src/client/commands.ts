@@ -45,6 +45,12 @@ function status(f: FunctionStatus): string {
   }
 }
 
+/** ready/desired, or why there are none (`skipped`, `failed`: `describe` says more). */
+function replicasOf(f: FunctionStatus): string {
+  const status = f.annotations?.[STATUS_ANNOTATION]
+  return status === 'skipped' || status === 'failed' ? status : `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`
+}
+
 /** Continuation lines of a multi-line value (a build error's code frame) under its label. */
 const indent = (text: string): string => text.trimEnd().replaceAll('\n', '\n  ')
 
@@ -57,7 +63,7 @@ export async function list(ctx: ClientContext): Promise<void> {
   const triggers = await triggersByName(ctx)
   const rows = fns
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), `${f.availableReplicas ?? 0}/${f.replicas ?? 0}`, String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞', describeTriggers(triggers.get(f.name))])
+    .map((f) => [f.name, f.lang ?? '', String(f.invocationCount ?? 0), replicasOf(f), String(f.inflight ?? 0), f.maxInflight ? String(f.maxInflight) : '∞', describeTriggers(triggers.get(f.name))])
   ctx.out(columns(['FUNCTION', 'LANG', 'INVOCATIONS', 'REPLICAS', 'INFLIGHT', 'MAX INFLIGHT', 'TRIGGERS'], rows))
 }
 

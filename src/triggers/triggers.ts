@@ -78,18 +78,25 @@ export class Triggers {
       const { topics, schedule } = read.triggers
       const old = this.entries.get(fn.name)
       if (old && old.schedule?.text === schedule?.text) {
-        old.topics = topics
+        if (old.topics.join() !== topics.join()) {
+          old.topics = topics
+          if (this.started) this.o.log(`${fn.name}: ${this.describe(old)}`)
+        }
         continue
       }
       if (old) clearTimeout(old.timer)
       const entry: Entry = { name: fn.name, topics, ...(schedule ? { schedule } : {}) }
       this.entries.set(fn.name, entry)
-      if (this.started) this.arm(entry, Date.now())
+      if (this.started) {
+        this.arm(entry, Date.now())
+        this.o.log(`${fn.name}: ${this.describe(entry)}`)
+      }
     }
     for (const [name, entry] of this.entries) {
       if (seen.has(name)) continue
       clearTimeout(entry.timer)
       this.entries.delete(name)
+      if (this.started) this.o.log(`${name}: no triggers any more`)
     }
     this.nats?.set(this.topics()).catch((err: unknown) => this.o.log(`error: NATS subscriptions: ${(err as Error).message}`))
   }
@@ -99,7 +106,10 @@ export class Triggers {
     if (this.started || this.closing) return
     this.started = true
     const now = Date.now()
-    for (const entry of this.entries.values()) this.arm(entry, now)
+    for (const entry of this.entries.values()) {
+      this.arm(entry, now)
+      this.o.log(`${entry.name}: ${this.describe(entry)}`)
+    }
     if (nats) {
       this.nats = new NatsTopics({
         ...nats,
@@ -110,6 +120,14 @@ export class Triggers {
       })
       await this.nats.set(this.topics())
     }
+  }
+
+  /** `triggered by topics a.b, c.d and schedule "@every 30s" (next run 2026-…)`, for the log. */
+  private describe(e: Entry): string {
+    const topics = e.topics.filter((t) => t !== CRON_TOPIC || !e.schedule)
+    const parts = topics.length > 0 ? [`topic${topics.length > 1 ? 's' : ''} ${topics.join(', ')}`] : []
+    if (e.schedule) parts.push(`schedule "${e.schedule.text}"${e.nextAt !== undefined ? ` (next run ${new Date(e.nextAt).toISOString()})` : ''}`)
+    return `triggered by ${parts.join(' and ')}`
   }
 
   /** Every topic some function listens to. */

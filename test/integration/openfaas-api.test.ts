@@ -85,11 +85,13 @@ export default async function handle(): Promise<string> {
 
 const BIN = resolve(import.meta.dirname, '../../bin/faasdev.js')
 
-/** `faasdev describe NAME` as a user runs it against the gateway. */
-async function describeCli(gateway: string, name: string): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'describe', name, '--gateway', gateway], { env: { ...process.env, FAASDEV_PASSWORD: '', NO_COLOR: '1' } })
+/** A client command as a user runs it against the gateway; its stdout. */
+async function cli(gateway: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args, '--gateway', gateway], { env: { ...process.env, FAASDEV_PASSWORD: '', NO_COLOR: '1' } })
   return stdout
 }
+
+const describeCli = (gateway: string, name: string): Promise<string> => cli(gateway, ['describe', name])
 
 type Status = Record<string, unknown> & { name: string; annotations?: Record<string, string> }
 
@@ -226,6 +228,10 @@ describe('what OpenFaaS clients see of the API', () => {
 
   it('faasdev describe shows why: skipped, failed, a crashed replica until a later call succeeds, and a build error', async () => {
     const rt = await startRuntime(MIXED_STACK, {}, FILES)
+    const listed = (await cli(rt.url, ['list'])).split('\n')
+    expect(listed.find((l) => l.startsWith('py-long '))).toMatch(/^py-long +python3-http +0 +skipped /)
+    expect(listed.find((l) => l.startsWith('reports '))).toMatch(/^reports +typescript +0 +failed /)
+    expect(listed.find((l) => l.startsWith('orders '))).toMatch(/^orders +node20 +0 +1\/1 /)
     expect(await describeCli(rt.url, 'py-long')).toMatch(/^Status: +Skipped.*\nReason: +lang "python3-http" cannot run in faasdev/m)
     expect(await describeCli(rt.url, 'reports')).toMatch(/^Status: +Failed to deploy\nReason: +.*REPORTS_BUCKET is not set/m)
 

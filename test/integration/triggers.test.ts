@@ -191,7 +191,9 @@ describe('topics', () => {
     await rt.idle()
     expect(seen.map((s) => `${s.fn}:${s.body}`).sort()).toEqual(['audit:sku=tea', 'shipping:sku=tea'])
     // Fires are logged at debug level only: nothing at the default level.
-    expect(log.filter((l) => l.includes('trigger'))).toEqual([])
+    expect(log.filter((l) => l.startsWith('trigger: '))).toEqual([])
+    // What listens to what is said once, at start.
+    expect(log.filter((l) => l.includes('triggered by')).sort()).toEqual(['audit: triggered by topic warehouse.restocked', 'billing: triggered by topic orders.created', 'shipping: triggered by topics warehouse.restocked, orders.created', 'tpl-inbox: triggered by topic orders.created'])
   })
 
   it('a topic nobody listens to is 404 naming it; a malformed one is 400', async () => {
@@ -218,12 +220,13 @@ describe('topics', () => {
 
 describe('reload', () => {
   it('picks up added, changed and removed triggers', async () => {
+    const log: string[] = []
     const { rt, seen } = await start(`
 functions:
   inbox:
     lang: typescript
     handler: @/trigger-inbox
-`)
+`, { log: (line) => log.push(line) })
     const triggers = async (): Promise<unknown> => (await fetch(`${rt.url}/system/triggers`)).json()
     expect(await triggers()).toEqual([])
     expect((await fetch(`${rt.url}/system/publish/mail.received`, { method: 'POST', body: 'x' })).status).toBe(404)
@@ -242,6 +245,7 @@ functions:
     )
     await rt.reload()
     expect(await triggers()).toMatchObject([{ name: 'inbox', topics: ['mail.received', 'cron-function'], schedule: '@every 1s' }])
+    expect(log.filter((l) => /^inbox: (triggered|no triggers)/.test(l))).toEqual([expect.stringMatching(/^inbox: triggered by topic mail\.received and schedule "@every 1s" \(next run \d{4}-.*Z\)$/)])
     expect((await fetch(`${rt.url}/system/publish/mail.received`, { method: 'POST', body: 'hi' })).status).toBe(202)
     await waitFor(() => seen.some((s) => s.topic === 'mail.received') && seen.some((s) => s.topic === 'cron-function'), 15_000, () => `a published and a scheduled call, got ${JSON.stringify(seen)}`)
 
@@ -261,6 +265,7 @@ functions:
     writeFileSync(rt.config.file, `\nfunctions:\n  inbox:\n    lang: typescript\n    handler: ${rt.config.functions[0]?.handlerDir}\n`)
     await rt.reload()
     expect(await triggers()).toEqual([])
+    expect(log.filter((l) => /^inbox: (triggered|no triggers)/.test(l)).at(-1)).toBe('inbox: no triggers any more')
     await expect(rt.trigger('inbox')).rejects.toMatchObject({ code: 'ERR_NO_SCHEDULE' })
   })
 })
