@@ -462,14 +462,19 @@ export class QueueWorker {
     record.nextAttemptAt = undefined
     this.calls.settled(record)
     this.track(record)
+    // The final status goes out now and is stored before the ack, so no crash leaves a
+    // finished call `running` in the store; sent before the callback, not after it, so the
+    // window between a callback and its ack (a crash there calls back twice) stays as short.
+    const stored = this.statusStore?.settled(call.id)
     // Callback before ack: a crash in between redelivers the call (at-least-once) instead of
     // losing its callback. The JetStream lease is kept alive while the callback is sent.
     if (call.callbackUrl) {
       await this.callback(call, record, result, seconds, attempt, settings)
+      // The callback's outcome goes out at once too, ahead of the ack on the same connection, not waited for.
       this.track(record)
+      void this.statusStore?.settled(call.id)
     }
-    // The final status is stored before the ack, so no crash leaves a finished call `running` in the store.
-    if (this.statusStore) await this.statusStore.settled(call.id)
+    await stored
     await msg.ack()
   }
 

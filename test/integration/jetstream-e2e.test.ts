@@ -285,6 +285,8 @@ describe.skipIf(SKIP_NATS)('two faasdev instances on one NATS server', () => {
     expect((await post(first.url, '?fail=1', 'unpaid-1')).status).toBe(202)
     await waitFor(() => cb.calls.has('paid-1') && cb.calls.has('unpaid-1'), 30_000, 'both callbacks')
     await waitFor(async () => ((await (await fetch(`${first.url}/system/queue/dead-letters`)).json()) as unknown[]).length === 1, 10_000, 'the dead letter')
+    // Both calls acknowledged (nothing left to redeliver), then killed.
+    await waitFor(async () => ((await (await fetch(`${first.url}/system/queue`)).json()) as { functions: { pending: number; inflight: number }[] }).functions.every((f) => f.pending === 0 && f.inflight === 0), 10_000, 'both calls settled')
     first.child.kill('SIGKILL')
     await first.exited
 
