@@ -50,6 +50,18 @@ describe('draining', () => {
     await expect(fetch(`${rt.url}/healthz`)).rejects.toThrow()
   })
 
+  it('at the grace limit the calls still running are cut and close() resolves', { timeout: 30_000 }, async () => {
+    const started: string[] = []
+    const rt = await startRuntime(STACK, { graceMs: 1000, onOutput: (_replica, _stream, line) => started.push(line) })
+    const stuck = fetch(`${rt.url}/function/slow?ms=20000`).then((r) => r.status, (err: Error) => err.name)
+    await waitFor(() => started.length === 1, 10_000, 'the call to reach the replica')
+    const began = Date.now()
+    await rt.close()
+    // Well before the 20 s call would have ended: the process can exit.
+    expect(Date.now() - began).toBeLessThan(10_000)
+    expect(await stuck).toBe('TypeError')
+  })
+
   it('faasdev up on SIGTERM keeps answering (503) until its calls are done, then exits 0', { timeout: 60_000 }, async () => {
     const cli = faasdev(['up', '--port', '0', '--no-watch'], project(STACK))
     const base = await listening(cli)
