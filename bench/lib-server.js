@@ -33,8 +33,16 @@ if (mode === 'bare') {
   await rt.start()
   close = () => rt.close().then(() => rmSync(dirname(stack), { recursive: true, force: true }))
   process.stdout.write(`URL ${rt.url}/function/hello\n`)
+} else if (mode === 'labels') {
+  // Autoscaling on, with the given com.openfaas.scale.* labels (JSON) and optionally a replica budget.
+  const stack = writeHelloStack(JSON.parse(process.argv[3] ?? '{}'))
+  const budget = Number(process.argv[4] ?? NaN)
+  const rt = await createRuntime({ stack, port: 0, host: '127.0.0.1', watch: false, log: () => undefined, ...(Number.isFinite(budget) ? { maxReplicasTotal: budget } : {}) })
+  await rt.start()
+  close = () => rt.close().then(() => rmSync(dirname(stack), { recursive: true, force: true }))
+  process.stdout.write(`URL ${rt.url}/function/hello\n`)
 } else {
-  process.stderr.write(`usage: lib-server.js bare|gateway [replicas] [string|response]\n`)
+  process.stderr.write(`usage: lib-server.js bare|gateway [replicas] [string|response] | labels JSON [budget]\n`)
   process.exit(2)
 }
 
