@@ -21,6 +21,7 @@ import { installDependencies, missingDependencies } from './loader/bundle.js'
 import { Reloader, type ReloadEvent } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { SparePool, type SpareStats } from './pool/spares.js'
+import { ReplicaBudget } from './pool/budget.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
 import { Autoscaler } from './autoscaler/autoscaler.js'
@@ -96,6 +97,8 @@ export interface RuntimeOptions {
   autoscaleIntervalMs?: number
   /** Warmed-up worker threads kept ready for new replicas, per heap size in use (`--spare-replicas`); 0 turns them off. @default 1 */
   spareReplicas?: number
+  /** Worker threads for all functions together (`--max-replicas-total`): replicas above a function's `max(1, min)` start only within it. @default the functions' floors plus 8 per core (at most one per 128 MiB of half the memory, at least 2) */
+  maxReplicasTotal?: number
 }
 
 export interface FunctionSummary {
@@ -117,6 +120,8 @@ export interface RuntimeStats {
   queue: FunctionQueueStats[]
   /** Warmed-up workers waiting for a function. */
   spares: SpareStats
+  /** The machine budget of worker threads and how many of them function replicas use. */
+  replicaBudget: { total: number; used: number }
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -165,6 +170,8 @@ export class Runtime {
   readonly faults: FaultStore
   /** Pre-started workers that new replicas (cold starts, scale-ups, reloads) start from. */
   readonly spares: SparePool
+  /** Worker threads shared by all functions (`--max-replicas-total`). */
+  readonly replicaBudget: ReplicaBudget
   private readonly callbackSink = new CallbackSink()
   /** Async call ids left unfinished when the last `close()` ran out of grace. */
   unfinishedCalls: string[] = []
@@ -208,6 +215,7 @@ export class Runtime {
       },
     })
     this.logs = new LogBuffer(options.logLines)
+    this.replicaBudget = new ReplicaBudget(options.maxReplicasTotal, this.log)
     this.spares = new SparePool({ ...(options.spareReplicas !== undefined ? { size: options.spareReplicas } : {}), log: this.log })
     this.printOutput = options.onOutput ?? terminalPrinter()
     this.metrics = new Metrics({
@@ -408,6 +416,7 @@ export class Runtime {
         spec,
         bundle: bundle.file,
         spares: this.spares,
+        budget: this.replicaBudget,
         onOutput: this.onOutput,
         onReplicaExit: (name, replica, reason, message) => {
           if (reason === 'oom' || reason === 'crash' || reason === 'timeout' || reason === 'exit') this.metrics.replicaRestart(name, reason)
@@ -440,7 +449,8 @@ export class Runtime {
   stats(): RuntimeStats {
     const functions: Record<string, DeploymentStats> = {}
     for (const [name, d] of this.router.deployments) functions[name] = d.stats()
-    return { functions, queue: this.queueWorker.stats(), spares: this.spares.stats() }
+    const used = [...this.router.deployments.values()].reduce((n, d) => n + d.threads(), 0)
+    return { functions, queue: this.queueWorker.stats(), spares: this.spares.stats(), replicaBudget: { total: this.replicaBudget.total, used } }
   }
 
   /** Resolves when nothing is in flight, no async call is queued and no callback is pending. */

@@ -25,6 +25,8 @@ interface FunctionStatus {
   lastError?: { message: string; replica: string; reason: string; at: string }
   /** Why the latest edit could not be built (the previous version serves). */
   buildError?: string
+  /** Desired replicas the machine budget keeps from starting, and that budget. */
+  heldBack?: { replicas: number; replicaBudget: number }
 }
 
 // Set by the gateway on functions it lists but does not run as written.
@@ -99,6 +101,7 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
   lines.push(['Triggers', describeTriggers(triggers) || '<none>'])
   if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
+  if (f.heldBack) lines.push(['Held back', `${f.heldBack.replicas} replica(s), by the machine budget of ${f.heldBack.replicaBudget} worker threads across all functions (--max-replicas-total)`])
   if (f.buildError) lines.push(['Build error', indent(f.buildError)])
   if (f.lastError) lines.push(['Last error', indent(`${f.lastError.at}: ${f.lastError.message.includes(f.lastError.replica) ? '' : `${f.lastError.replica}: `}${f.lastError.message}`)])
   if (faults.length > 0) lines.push(['Faults', faults.map((x) => `\n  ${x.id}: ${describeFault(x)}`).join('')])

@@ -38,6 +38,8 @@ export interface UiFunction {
   ready: number
   inflight: number
   maxInflight?: number
+  /** Desired replicas the machine budget (`--max-replicas-total`) keeps from starting. */
+  heldBack?: number
   callsPerSec: number
   throttledPerSec: number
   errorRate: number
@@ -119,7 +121,9 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
   for (const d of router.deployments.values()) {
     const s = d.stats()
     const build = options.build?.(d.name)
-    const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== s.desired || s.replicas !== s.desired ? 'scaling' : 'ready'
+    // Replicas held back by the machine budget are not coming: the function is not 'scaling' for them.
+    const runs = s.desired - (s.heldBack ?? 0)
+    const status: FunctionStatusName = build?.building ? 'building' : build?.error ? 'build error' : s.ready !== runs || s.replicas !== runs ? 'scaling' : 'ready'
     const reason = build?.error ?? s.lastError
     const triggers = options.triggers?.(d.name)
     const faults = options.faults?.(d.name) ?? []
@@ -135,6 +139,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       ready: s.ready,
       inflight: s.inflight + s.waiting,
       ...(s.maxInflight ? { maxInflight: s.maxInflight } : {}),
+      ...(s.heldBack ? { heldBack: s.heldBack } : {}),
       ...(triggers ? { triggers } : {}),
     })
   }

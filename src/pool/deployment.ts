@@ -4,6 +4,7 @@ import type { FunctionSpec } from '../config/stack.js'
 import { FaasError, saturated } from '../errors.js'
 import { freeSlots, pickReplica } from './balancer.js'
 import { Replica, type ExitReason, type InvokeRequest, type InvokeResult } from './replica.js'
+import type { BudgetMember, ReplicaBudget } from './budget.js'
 import type { SparePool } from './spares.js'
 
 export interface DeploymentOptions {
@@ -17,6 +18,8 @@ export interface DeploymentOptions {
   maxResponse?: number
   /** Warmed-up workers new replicas start from when one is ready. */
   spares?: SparePool
+  /** Worker threads shared by all functions: replicas above the floor start only within it. */
+  budget?: ReplicaBudget
 }
 
 export interface DeploymentStats {
@@ -32,6 +35,8 @@ export interface DeploymentStats {
   /** Mean event-loop utilisation of ready replicas, 0…1. */
   utilisation: number
   maxInflight: number
+  /** Desired replicas not started because of the machine budget (`--max-replicas-total`). */
+  heldBack?: number
   lastError?: string
 }
 
@@ -54,7 +59,7 @@ const MAX_STARTING = Math.max(2, availableParallelism())
  * All replicas of one function: routes each call to the least-loaded ready replica, holds
  * calls while the first replica starts, replaces replicas that die, and drains on scale-down.
  */
-export class Deployment extends EventEmitter {
+export class Deployment extends EventEmitter implements BudgetMember {
   readonly name: string
   spec: FunctionSpec
   bundle: string
@@ -81,6 +86,8 @@ export class Deployment extends EventEmitter {
   private previous: Replica[] = []
   private nextVersion: { spec: FunctionSpec; bundle: string } | undefined
   private deploying: Promise<void> | undefined
+  /** Desired replicas the machine budget keeps from starting. */
+  private heldBack = 0
 
   constructor(private readonly options: DeploymentOptions) {
     super()
@@ -89,6 +96,29 @@ export class Deployment extends EventEmitter {
     this.name = options.spec.name
     this.bundle = options.bundle
     this.desired = options.spec.scale.min
+    options.budget?.join(this)
+  }
+
+  /** The machine budget of worker threads this deployment shares, if any. */
+  get replicaBudget(): number | undefined {
+    return this.options.budget?.total
+  }
+
+  /** Replicas of the current version starting or ready: what the machine budget counts. */
+  threads(): number {
+    let n = 0
+    for (const r of this.replicas) if (r.state === 'starting' || r.state === 'ready') n++
+    return n
+  }
+
+  /** Replicas the labels guarantee, whatever the machine budget. */
+  floor(): number {
+    return Math.max(1, this.spec.scale.min)
+  }
+
+  /** Starts the replicas the budget held back, if it now allows them. */
+  rebalance(): void {
+    this.reconcile()
   }
 
   /** Starts the initial replicas and waits until they are ready (or the first fails). */
@@ -296,6 +326,7 @@ export class Deployment extends EventEmitter {
       utilisation: ready ? elu / ready : 0,
       maxInflight: this.spec.watchdog.maxInflight,
     }
+    if (this.heldBack > 0) stats.heldBack = this.heldBack
     if (this.lastError) stats.lastError = this.lastError.message
     return stats
   }
@@ -308,6 +339,7 @@ export class Deployment extends EventEmitter {
   /** Drains and stops every replica; a second call returns the same promise. */
   close(timeoutMs = this.spec.watchdog.writeTimeoutMs): Promise<void> {
     this.closing ??= (async () => {
+      this.options.budget?.leave(this)
       if (this.restartTimer) clearTimeout(this.restartTimer)
       const err = new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' })
       for (const w of this.waiters.splice(0)) w.reject(err)
@@ -340,20 +372,25 @@ export class Deployment extends EventEmitter {
   private reconcile(): void {
     if (this.closing) return
     const live = this.replicas.filter((r) => r.state === 'starting' || r.state === 'ready')
-    if (live.length < this.desired) {
+    const budget = this.options.budget
+    const target = budget ? budget.allow(this, this.desired, this.floor()) : this.desired
+    this.heldBack = this.desired - target
+    if (live.length < target) {
       if (this.restartTimer) return // a crash-looping function starts again after its backoff
       // A new version is starting: more of the one it replaces would only be stopped again.
       if (this.staging.length > 0 && live.length > 0) return
       // The rest start as these become ready (see the 'ready' handler).
       const starting = live.filter((r) => r.state === 'starting').length
       const room = Math.max(0, MAX_STARTING - starting)
-      for (let i = 0; i < Math.min(room, this.desired - live.length); i++) this.startReplica()
-    } else if (live.length > this.desired) {
+      for (let i = 0; i < Math.min(room, target - live.length); i++) this.startReplica()
+    } else if (live.length > target) {
       // Remove the ones that are not ready yet first, then the least busy.
       const victims = [...live]
         .sort((a, b) => (a.state === b.state ? a.inflight - b.inflight : a.state === 'starting' ? -1 : 1))
-        .slice(0, live.length - this.desired)
+        .slice(0, live.length - target)
       for (const r of victims) void r.close(this.spec.watchdog.writeTimeoutMs)
+      // Draining replicas no longer count: a function held back may start its own now.
+      budget?.freed()
     }
   }
 
@@ -381,6 +418,7 @@ export class Deployment extends EventEmitter {
     replica.on('exit', ({ reason, message }: { reason: ExitReason; message: string }) => {
       this.replicas = this.replicas.filter((r) => r !== replica)
       if (this.previous.length > 0) this.previous = this.previous.filter((r) => r !== replica)
+      this.options.budget?.freed()
       const wasStaged = this.staging.includes(replica)
       if (wasStaged) this.staging = this.staging.filter((r) => r !== replica)
       this.retireIfUnused(replica.bundle)

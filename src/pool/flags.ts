@@ -3,12 +3,14 @@
 /** parseArgs option definitions to spread into the `up` command's options. */
 export const POOL_FLAGS = {
   'spare-replicas': { type: 'string' },
+  'max-replicas-total': { type: 'string' },
 } as const
 
-export const POOL_USAGE = '[--spare-replicas 1]'
+export const POOL_USAGE = '[--spare-replicas 1] [--max-replicas-total N]'
 
 export interface PoolSettings {
   spareReplicas?: number
+  maxReplicasTotal?: number
 }
 
 /** Throws an Error whose message names the flag and the bad value. */
@@ -21,5 +23,6 @@ export function poolSettings(flags: Partial<Record<keyof typeof POOL_FLAGS, stri
     return n
   }
   const spareReplicas = whole('spare-replicas', 0)
-  return { ...(spareReplicas !== undefined ? { spareReplicas } : {}) }
+  const maxReplicasTotal = whole('max-replicas-total', 1)
+  return { ...(spareReplicas !== undefined ? { spareReplicas } : {}), ...(maxReplicasTotal !== undefined ? { maxReplicasTotal } : {}) }
 }
