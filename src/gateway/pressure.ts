@@ -63,12 +63,17 @@ export function pressurePlugin(options: PressureOptions = {}) {
       if (EXEMPT.has(q < 0 ? request.url : request.url.slice(0, q))) return done()
       const usage = app.memoryUsage()
       const values: Record<string, number> = { eventLoopDelay: usage.eventLoopDelay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
-      const over = Object.keys(WHAT).find((k) => (limits[k] ?? 0) > 0 && (values[k] ?? 0) > (limits[k] ?? 0)) ?? 'eventLoopDelay'
-      const [what, flag, formatValue] = WHAT[over] ?? ['load', '', String]
-      // under-pressure reports Infinity when the loop was blocked through a whole sample.
-      const format = (v: number): string => (Number.isFinite(v) ? formatValue(v) : `at least ${formatValue(o.sampleIntervalMs)}`)
+      // Every limit passed is named: a slow loop during a heap alarm (GC, a loaded machine)
+      // must not hide the heap, which is what the operator has to act on.
+      const passed = Object.keys(WHAT).filter((k) => (limits[k] ?? 0) > 0 && (values[k] ?? 0) > (limits[k] ?? 0))
+      const reasons = (passed.length > 0 ? passed : ['eventLoopDelay']).map((key) => {
+        const [what, flag, formatValue] = WHAT[key] ?? ['load', '', String]
+        // under-pressure reports Infinity when the loop was blocked through a whole sample.
+        const format = (v: number): string => (Number.isFinite(v) ? formatValue(v) : `at least ${formatValue(o.sampleIntervalMs)}`)
+        return `${what} ${format(values[key] ?? 0)} > ${format(limits[key] ?? 0)} (${flag})`
+      })
       done(
-        new FaasError('ERR_OVERLOADED', `gateway overloaded: ${what} ${format(values[over] ?? 0)} > ${format(limits[over] ?? 0)} (${flag}); retry later\n`, {
+        new FaasError('ERR_OVERLOADED', `gateway overloaded: ${reasons.join(', ')}; retry later\n`, {
           internal: 'gateway',
           headers: { 'Retry-After': String(o.retryAfterSeconds) },
         }),
