@@ -138,6 +138,24 @@ parentPort.postMessage({ t: 'probe', workerData: workerData ?? null, env: { ...p
     }
   })
 
+  it('reports a handler that throws while loading in a replica started from a spare, as for any replica', async () => {
+    // Throws at load once a flag file exists: the first replica loads, the next one does not.
+    const flaky = `import { existsSync } from 'node:fs'
+if (existsSync(process.env.BROKEN_FLAG)) throw new Error('cannot connect to the database at load')
+export default async () => 'ok'
+`
+    const flag = join(mkdtempSync(join(tmpdir(), 'faasdev-flag-')), 'broken')
+    const rt = await startRuntime(`functions:\n  flaky:\n    lang: javascript\n    handler: ./flaky\n    environment:\n      BROKEN_FLAG: ${flag}\n`, { autoscaleIntervalMs: 0 }, { 'flaky/handler.js': flaky })
+    await waitFor(() => rt.stats().spares.ready === 1, 20_000, 'a spare to be ready')
+    writeFileSync(flag, '')
+    const res = await fetch(`${rt.url}/system/scale-function/flaky`, { method: 'POST', body: JSON.stringify({ serviceName: 'flaky', replicas: 2 }) })
+    expect(res.status).toBe(202)
+    await waitFor(() => /cannot connect to the database at load/.test(rt.stats().functions.flaky?.lastError ?? ''), 20_000, 'the load error to be reported')
+    expect(rt.stats().spares.taken).toBeGreaterThanOrEqual(1)
+    // The replica that loaded keeps serving.
+    expect(await (await fetch(`${rt.url}/function/flaky`)).text()).toBe('ok')
+  })
+
   it('starts no spare with --spare-replicas 0, and replicas still start', async () => {
     const rt = await startRuntime(STACK, { autoscaleIntervalMs: 0, spareReplicas: 0 }, FILES)
     await scale(rt, 'geo', 2)
