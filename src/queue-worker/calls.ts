@@ -98,7 +98,18 @@ export class CallStore {
    */
   private readonly finished = new Deque<CallEntry>()
 
-  constructor(private readonly maxFinished = 10_000) {}
+  private sweptAt = Date.now()
+
+  /**
+   * `forgetQueuedAfterMs`: with a shared queue, a call accepted here may run on another
+   * instance and never settle here. Its entry, `queued` (or `retrying`, handed back to the
+   * stream) with no change here for that long, is forgotten; the status store answers for it.
+   * Undefined: every call runs here and settles, nothing is forgotten.
+   */
+  constructor(
+    private readonly maxFinished = 10_000,
+    private readonly forgetQueuedAfterMs?: number,
+  ) {}
 
   /** A call's status, as the API shows it. */
   get(id: string): CallRecord | undefined {
@@ -119,6 +130,38 @@ export class CallStore {
   /** The record of a call, created when another process (a shared JetStream) accepted it. */
   ensure(call: QueuedCall): CallEntry {
     return this.records.get(call.id) ?? this.queued(call)
+  }
+
+  /**
+   * The record of a call just put on the queue, given the record (and its status) from before
+   * the submit. A delivery here can come before the submit's ack resumes (JetStream): it made
+   * or took over the record, which is then the live one and is kept. Otherwise a fresh
+   * `queued` record, replacing a finished call's of the same id.
+   */
+  accepted(call: QueuedCall, prior: CallEntry | undefined, priorStatus: CallStatus | undefined): CallEntry {
+    this.forgetStale()
+    const current = this.records.get(call.id)
+    if (current && (current !== prior || current.status !== priorStatus || !isTerminal(current.status))) return current
+    return this.queued(call)
+  }
+
+  /** Undoes `queued(call)` when the call did not go on the queue after all, unless a delivery here took the record over. */
+  restore(entry: CallEntry, prior: CallEntry | undefined): void {
+    if (this.records.get(entry.callId) !== entry || entry.status !== 'queued') return
+    if (prior) this.records.set(entry.callId, prior)
+    else this.records.delete(entry.callId)
+  }
+
+  /** Forgets entries of calls run elsewhere (see the constructor); walks the records at most once per bound. */
+  private forgetStale(now = Date.now()): void {
+    const bound = this.forgetQueuedAfterMs
+    if (bound === undefined || now - this.sweptAt < bound) return
+    this.sweptAt = now
+    for (const [id, e] of this.records) {
+      if (e.status !== 'queued' && e.status !== 'retrying') continue
+      const since = Math.max(e.updatedAt || e.submittedAt, e.nextAttemptAt ?? 0)
+      if (now - since > bound) this.records.delete(id)
+    }
   }
 
   update(id: string, patch: CallPatch): void {
@@ -142,6 +185,7 @@ export class CallStore {
 
   /** Calls accepted and not finished. */
   unfinished(): CallRecord[] {
+    this.forgetStale()
     const out: CallRecord[] = []
     for (const r of this.records.values()) if (!isTerminal(r.status)) out.push(r.toJSON())
     return out

@@ -11,8 +11,16 @@ export interface DeadLetterStore {
   start(): Promise<void>
   /** Keeps a letter (replacing one of the same call and function); resolves once it is stored, rejects when it could not be. */
   add(letter: DeadLetter): Promise<void>
-  /** Removes a letter and returns it whole, for replay; undefined when there is none (or another instance took it first). */
-  take(id: string): Promise<DeadLetter | undefined>
+  /**
+   * A letter whole (request body included), for replay, left in place; undefined when there
+   * is none. Rejects with a coded error when the store cannot be read or the letter decoded.
+   */
+  get(id: string): Promise<DeadLetter | undefined>
+  /**
+   * Removes the letter `get` returned, once its call is back on the queue; a newer letter of
+   * the same call (dead-lettered again since) stays. False when it was gone already.
+   */
+  remove(letter: DeadLetter): Promise<boolean>
   /** The letters, oldest first, all or one function's. A store may leave the request body out (`call.body` null): `take` returns it. */
   list(fn?: string): Promise<DeadLetter[]>
   /** Letters per function, as last known: synchronous, for stats that are read often. */
@@ -33,18 +41,24 @@ export class MemoryDeadLetters implements DeadLetterStore {
   async start(): Promise<void> {}
 
   async add(letter: DeadLetter): Promise<void> {
-    this.remove(letter.call.id)
+    this.drop(letter.call.id)
     this.letters.set(letter.call.id, letter)
     this.perFunction.set(letter.call.function, (this.perFunction.get(letter.call.function) ?? 0) + 1)
     while (this.letters.size > this.max) {
       const oldest = this.letters.values().next().value as DeadLetter
-      this.remove(oldest.call.id)
+      this.drop(oldest.call.id)
       this.onEvict(oldest)
     }
   }
 
-  async take(id: string): Promise<DeadLetter | undefined> {
-    return this.remove(id)
+  async get(id: string): Promise<DeadLetter | undefined> {
+    return this.letters.get(id)
+  }
+
+  async remove(letter: DeadLetter): Promise<boolean> {
+    if (this.letters.get(letter.call.id) !== letter) return false
+    this.drop(letter.call.id)
+    return true
   }
 
   async list(fn?: string): Promise<DeadLetter[]> {
@@ -58,7 +72,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
 
   async close(): Promise<void> {}
 
-  private remove(id: string): DeadLetter | undefined {
+  private drop(id: string): DeadLetter | undefined {
     const letter = this.letters.get(id)
     if (!letter) return undefined
     this.letters.delete(id)

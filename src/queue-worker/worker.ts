@@ -35,6 +35,8 @@ export interface QueueWorkerOptions {
   deadLetters?: DeadLetterStore
   /** Where call status is written behind the in-memory cache (JetStream KV). @default none: memory only */
   callStatus?: CallStatusStore
+  /** With a shared queue and `callStatus`: forget a `queued` entry unchanged here this long (it ran elsewhere). @default never */
+  forgetQueuedAfterMs?: number
   log?: (line: string) => void
   /** Hooks for metrics: a call finished (any outcome), was retried, was dead-lettered. */
   events?: QueueWorkerEvents
@@ -69,6 +71,14 @@ export interface QueueWorkerCounters {
 function header(result: InvokeResult, name: string): string | undefined {
   for (const [k, v] of result.headers) if (k.toLowerCase() === name) return v
   return undefined
+}
+
+function closedError(): FaasError {
+  return new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
+}
+
+function noLetter(id: string): FaasError {
+  return new FaasError('ERR_CALL_NOT_FOUND', `no dead letter with call id ${id}\n`, { internal: 'gateway' })
 }
 
 /** A platform error as the response the function would have given, marked internal. */
@@ -126,6 +136,8 @@ export class QueueWorker {
   private readonly pumping = new Set<string>()
   private scheduled: NodeJS.Immediate | undefined
   private intake = true
+  /** Dead letters being replayed by this process: a second replay of one at once answers 404. */
+  private readonly replaying = new Set<string>()
   private stopped = false
   private started = false
   private closing: Promise<void> | undefined
@@ -139,7 +151,7 @@ export class QueueWorker {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
     this.events = options.events ?? {}
     this.callbackFault = options.callbackFault
-    this.calls = new CallStore(options.recentCalls ?? 10_000)
+    this.calls = new CallStore(options.recentCalls ?? 10_000, options.callStatus ? options.forgetQueuedAfterMs : undefined)
     this.deadLetters =
       options.deadLetters ?? new MemoryDeadLetters(options.maxDeadLetters ?? 10_000, (l) => this.log(`queue-worker: dead letter ${l.call.id} (${l.call.function}) dropped: more than ${options.maxDeadLetters ?? 10_000} kept`))
     this.statusStore = options.callStatus
@@ -157,39 +169,62 @@ export class QueueWorker {
 
   /** Accepts an async call: 503 once shutting down, 429 when the queue is full. */
   async submit(call: QueuedCall): Promise<void> {
-    if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
-    await this.queue.submit(call)
+    if (!this.intake) throw closedError()
+    const prior = this.calls.entry(call.id)
+    const priorStatus = prior?.status
+    // A duplicate (a schedule every instance submits, deduplicated by the stream) is another instance's call: it keeps its entry.
+    if (!(await this.queue.submit(call))) return
     this.counters.submitted++
-    const entry = this.calls.queued(call)
+    const entry = this.calls.accepted(call, prior, priorStatus)
     // Only if absent: the instance that took the call may already have written `running`.
     this.track(entry, true)
   }
 
   /**
-   * Puts a dead letter back on the queue with a fresh attempt count. With a shared store
-   * (JetStream) any instance can replay any letter; the letter is taken out first, so two
-   * instances replaying one call at once submit it once.
+   * Puts a dead letter back on the queue with a fresh attempt count. The letter is read, its
+   * call submitted, and only then is the letter removed: a step that fails leaves the letter
+   * where it was, and the caller gets a coded error. With a shared store (JetStream) any
+   * instance can replay any letter; the submit carries `<callId>:<deadLetteredAt>` as its
+   * dedupe id, so two instances replaying one letter at once queue it once (the other: 404).
    */
   async replay(id: string): Promise<CallRecord> {
-    const letter = await this.deadLetters.take(id)
-    if (!letter) throw new FaasError('ERR_CALL_NOT_FOUND', `no dead letter with call id ${id}\n`, { internal: 'gateway' })
-    const call = { ...letter.call, submittedAt: Date.now() }
-    const entry = this.calls.queued(call)
+    if (!this.intake) throw closedError()
+    if (this.replaying.has(id)) throw noLetter(id)
+    this.replaying.add(id)
     try {
-      if (this.statusStore) {
-        // Stored before the call is on the queue, so it cannot land after the `running` of the instance that takes it.
-        this.track(entry)
-        await this.statusStore.settled(id)
-      }
-      if (!this.intake) throw new FaasError('ERR_CLOSED', 'faasdev is shutting down and takes no new async calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
-      await this.queue.submit(call)
-      this.counters.submitted++
-    } catch (err) {
-      await this.deadLetters.add(letter)
-      this.calls.update(id, { status: 'dead-lettered', attempts: letter.attempts, lastStatus: letter.lastStatus })
-      this.track(entry)
-      throw err
+      return await this.replayLetter(id)
+    } finally {
+      this.replaying.delete(id)
     }
+  }
+
+  private async replayLetter(id: string): Promise<CallRecord> {
+    const letter = await this.deadLetters.get(id)
+    if (!letter) throw noLetter(id)
+    const call: QueuedCall = { ...letter.call, submittedAt: Date.now(), dedupeId: `${id}:${letter.deadLetteredAt}` }
+    const prior = this.calls.entry(id)
+    // Before the submit, so that a delivery here before the submit resumes finds it.
+    const entry = this.calls.queued(call)
+    let queued: boolean
+    try {
+      queued = await this.queue.submit(call)
+    } catch (err) {
+      this.calls.restore(entry, prior)
+      if (err instanceof FaasError) throw err
+      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `dead letter ${id} could not be queued again (${(err as Error)?.message ?? String(err)}); it is kept, retry later\n`, { internal: 'gateway', headers: { 'Retry-After': '5' }, cause: err })
+    }
+    if (!queued) {
+      // Another instance replayed this very letter at the same time and queued it first.
+      this.calls.restore(entry, prior)
+      throw noLetter(id)
+    }
+    this.counters.submitted++
+    // Written once the call is queued, and by the one instance that queued it (a duplicate
+    // writes nothing): the `dead-lettered` status stays until then, as the letter does.
+    this.track(entry)
+    await this.statusStore?.settled(id)
+    // The call is queued; a letter that cannot be removed now stays listed, and a replay of it within the dedupe window is refused as a duplicate.
+    await this.deadLetters.remove(letter).catch((err: unknown) => this.log(`queue-worker: dead letter ${id} was replayed but could not be removed: ${(err as Error).message}`))
     return entry.toJSON()
   }
 

@@ -53,6 +53,8 @@ export class JetStreamDeadLetters implements DeadLetterStore {
   private cached = new Map<string, number>()
   private countedAt = 0
   private counting: Promise<void> | undefined
+  /** The stream sequence of each letter `get` returned, so `remove` deletes that very message. */
+  private readonly seqs = new WeakMap<DeadLetter, number>()
 
   constructor(private readonly options: JetStreamDeadLettersOptions) {
     this.stream = `${options.queue.stream}_dead`
@@ -131,21 +133,44 @@ export class JetStreamDeadLetters implements DeadLetterStore {
     return true
   }
 
-  async take(id: string): Promise<DeadLetter | undefined> {
-    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.prefix}.*.${idToken(id)}` })
-    for (const subject of Object.keys(info.state.subjects ?? {})) {
-      const m: StoredMsg | null = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch(() => null)
-      if (!m) continue
-      // Whoever deletes it replays it: another instance replaying the same call at once finds it gone.
-      if (!(await this.jsm.streams.deleteMessage(this.stream, m.seq, false).catch(() => false))) continue
-      const letter = this.decode(m.subject, m.header, new Uint8Array(m.data))
-      if (!letter) continue
+  async get(id: string): Promise<DeadLetter | undefined> {
+    try {
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.prefix}.*.${idToken(id)}` })
+      for (const subject of Object.keys(info.state.subjects ?? {})) {
+        const m: StoredMsg | null = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }).catch((err: unknown) => {
+          // Removed since the count (replayed by another instance): none. Anything else is the server's trouble.
+          if (/no message found|not found/i.test((err as Error).message)) return null
+          throw err
+        })
+        if (!m) continue
+        const letter = this.decode(m.subject, m.header, new Uint8Array(m.data))
+        // Left where it is: an unreadable letter is still listed and can be looked at, never silently dropped.
+        if (!letter) throw new FaasError('ERR_INTERNAL', `dead letter ${id} in ${this.stream} (sequence ${m.seq}) cannot be decoded; it is left in place\n`, { internal: 'gateway' })
+        this.seqs.set(letter, m.seq)
+        return letter
+      }
+      return undefined
+    } catch (err) {
+      if (err instanceof FaasError) throw err
+      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `the dead letters in ${this.stream} cannot be read (NATS: ${(err as Error).message}); retry later\n`, { internal: 'gateway', headers: { 'Retry-After': '5' }, cause: err })
+    }
+  }
+
+  async remove(letter: DeadLetter): Promise<boolean> {
+    const seq = this.seqs.get(letter)
+    if (seq === undefined) return false
+    // By sequence: a newer letter of the same call (dead-lettered again since) is another message and stays.
+    const removed = await this.jsm.streams.deleteMessage(this.stream, seq, false).catch((err: unknown) => {
+      if (/no message found|not found/i.test((err as Error).message)) return false
+      throw new FaasError('ERR_QUEUE_UNAVAILABLE', `dead letter ${letter.call.id} cannot be removed from ${this.stream} (NATS: ${(err as Error).message})\n`, { internal: 'gateway', cause: err })
+    })
+    if (removed) {
+      this.seqs.delete(letter)
       const n = (this.cached.get(letter.call.function) ?? 1) - 1
       if (n <= 0) this.cached.delete(letter.call.function)
       else this.cached.set(letter.call.function, n)
-      return letter
     }
-    return undefined
+    return removed
   }
 
   async list(fn?: string): Promise<DeadLetter[]> {

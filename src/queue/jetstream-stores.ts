@@ -13,8 +13,10 @@ export interface JetStreamStoreOptions {
 }
 
 /** The queue-worker's dead-letter and status stores for a JetStream queue (used once it has started). */
-export function jetStreamStores(queue: JetStreamQueue, log: (line: string) => void, options: JetStreamStoreOptions = {}): Pick<QueueWorkerOptions, 'deadLetters' | 'callStatus'> {
+export function jetStreamStores(queue: JetStreamQueue, log: (line: string) => void, options: JetStreamStoreOptions = {}): Pick<QueueWorkerOptions, 'deadLetters' | 'callStatus' | 'forgetQueuedAfterMs'> {
   return {
+    // Past the ack wait, a call accepted here and not running here is another instance's (or still waiting in the stream): the store answers for it.
+    forgetQueuedAfterMs: queue.ackWaitMs,
     deadLetters: new JetStreamDeadLetters({ ...options.deadLetters, queue, log }),
     callStatus: new JetStreamCallStatus({ ...options.callStatus, queue, log }),
   }

@@ -116,6 +116,11 @@ export class JetStreamQueue implements QueueBackend {
     return this.nc
   }
 
+  /** How long a delivered message may go without ack before it is redelivered. */
+  get ackWaitMs(): number {
+    return this.o.ackWaitMs
+  }
+
   /** The owned nats-server child, if any. */
   get ownedServer(): NatsServer | undefined {
     return this.server
@@ -230,14 +235,14 @@ export class JetStreamQueue implements QueueBackend {
     return s
   }
 
-  async submit(call: QueuedCall): Promise<void> {
+  async submit(call: QueuedCall): Promise<boolean> {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'the queue is shutting down and takes no new calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     await this.start()
     const { data, headers } = encodeCall(call)
     try {
       const ack = await (this.js as JetStreamClient).publish(`${this.subjectPrefix}.${fnToken(call.function)}`, data, { headers, ...(call.dedupeId ? { msgID: call.dedupeId } : {}) })
       // Another instance queued this one already: nothing new to count.
-      if (ack.duplicate) return
+      if (ack.duplicate) return false
     } catch (err) {
       throw toSubmitError(err, this.o)
     }
@@ -245,6 +250,7 @@ export class JetStreamQueue implements QueueBackend {
     s.count++
     s.epoch++
     this.notify(call.function)
+    return true
   }
 
   async take(fn: string): Promise<QueueMessage | undefined> {

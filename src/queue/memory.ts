@@ -85,7 +85,7 @@ export class MemoryQueue implements QueueBackend {
 
   async start(): Promise<void> {}
 
-  async submit(call: QueuedCall): Promise<void> {
+  async submit(call: QueuedCall): Promise<boolean> {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'the queue is shutting down and takes no new calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     const bytes = callBytes(call)
     if (this.messages + 1 > this.maxMessages || this.bytes + bytes > this.maxBytes) {
@@ -96,6 +96,7 @@ export class MemoryQueue implements QueueBackend {
     this.bytes += bytes
     this.queue(call.function).ready.push({ call, attempt: 1, bytes })
     this.notify(call.function)
+    return true
   }
 
   async take(fn: string): Promise<QueueMessage | undefined> {

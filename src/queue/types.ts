@@ -53,8 +53,12 @@ export interface QueueStats {
 export interface QueueBackend {
   readonly kind: 'memory' | 'jetstream'
   start(): Promise<void>
-  /** Accepts a call; rejects with FaasError `ERR_QUEUE_FULL` (429) when full and drops nothing already accepted. */
-  submit(call: QueuedCall): Promise<void>
+  /**
+   * Accepts a call; rejects with FaasError `ERR_QUEUE_FULL` (429) when full and drops nothing
+   * already accepted. Resolves true when the call was queued now, false when a submit with the
+   * same `dedupeId` queued it already (another instance sharing the stream).
+   */
+  submit(call: QueuedCall): Promise<boolean>
   /** The next ready message for a function, FIFO, or undefined when none is ready now. */
   take(fn: string): Promise<QueueMessage | undefined>
   /** `take` without the promise, for backends that hold their messages in memory. */

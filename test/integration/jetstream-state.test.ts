@@ -68,7 +68,7 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
   let n = 0
 
   /** Two runtimes on one stack and one queue name, as two machines would run them. */
-  async function twoInstances(): Promise<{ a: Runtime; b: Runtime; recovered: string }> {
+  async function twoInstances(extra: { ackWaitMs?: number } = {}): Promise<{ a: Runtime; b: Runtime; recovered: string; queueName: string }> {
     const dir = tempDir()
     const recovered = join(dir, 'recovered')
     const stack = writeStack(STACK, { 'work/handler.js': HANDLER })
@@ -85,12 +85,21 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
         env: { ...process.env, INSTANCE: instance, RECOVERED_FILE: recovered },
         log: () => undefined,
         onOutput: () => undefined,
+        ...extra,
       })
       onTestFinished(() => rt.close())
       await rt.start()
       return rt
     }
-    return { a: await start('a'), b: await start('b'), recovered }
+    return { a: await start('a'), b: await start('b'), recovered, queueName }
+  }
+
+  /** A connection of the test's own to the instances' streams, to damage or fill them as an operator or a flood would. */
+  async function sideConnection(queueName: string): Promise<JetStreamQueue> {
+    const q = new JetStreamQueue({ url: nats.url, queueName, log: () => undefined })
+    onTestFinished(() => q.close())
+    await q.start()
+    return q
   }
 
   it('a call submitted to A and run by B shows its status on both; a dead letter made by B is listed by both and replayed through A', { timeout: 90_000 }, async () => {
@@ -153,6 +162,68 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
     expect(cb.received.filter((r) => r.body.startsWith('done by'))).toHaveLength(1)
   })
 
+  it('a dead letter that cannot be decoded is refused with a coded error and left in place, never dropped', { timeout: 60_000 }, async () => {
+    const { a, queueName } = await twoInstances()
+    const q = await sideConnection(queueName)
+    // A letter damaged in the stream (written by an older or foreign writer): its call header is not JSON.
+    const stream = `OF_${queueName}_dead`
+    const { headers } = await import('@nats-io/transport-node')
+    const h = headers()
+    h.set('Faasdev-Call', '{not json')
+    h.set('Faasdev-Dead', JSON.stringify({ v: 1, a: 3, s: 503, h: [], b: '', t: Date.now() }))
+    await q.client.js.publish(`${queueName}_dead.work.broken-1`, new TextEncoder().encode('{"order":1}'), { headers: h })
+    const res = await fetch(`${a.url}/system/queue/dead-letters/broken-1/retry`, { method: 'POST' })
+    expect(res.status).toBe(500)
+    expect(await res.text()).toMatch(/dead letter broken-1 .* cannot be decoded; it is left in place/)
+    const info = await q.client.jsm.streams.info(stream, { subjects_filter: `${queueName}_dead.>` })
+    expect(Object.keys(info.state.subjects ?? {})).toEqual([`${queueName}_dead.work.broken-1`])
+  })
+
+  it('a replay refused by a full queue answers 429 and keeps the letter, which replays once there is room', { timeout: 60_000 }, async () => {
+    const { a, recovered, queueName } = await twoInstances()
+    const cb = await callbackServer()
+    expect((await submit(a.url, 'work?fail=1', { 'x-call-id': 'full-1', 'x-callback-url': cb.url })).status).toBe(202)
+    await waitFor(async () => (await json<Letter[]>(`${a.url}/system/queue/dead-letters`)).length === 1, 20_000, 'the dead letter')
+    writeFileSync(recovered, '')
+    // The work stream at its bound (as a flood would leave it): a message for a function nobody serves.
+    const q = await sideConnection(queueName)
+    const { jsm } = q.client
+    const held = (await jsm.streams.info(`OF_${queueName}`)).state.messages
+    await jsm.streams.update(`OF_${queueName}`, { max_msgs: held + 1 })
+    await q.client.js.publish(`${queueName}.parked`, new TextEncoder().encode('x'))
+    const refused = await fetch(`${a.url}/system/queue/dead-letters/full-1/retry`, { method: 'POST' })
+    expect(refused.status).toBe(429)
+    expect((await json<Letter[]>(`${a.url}/system/queue/dead-letters`)).map((l) => l.callId)).toEqual(['full-1'])
+    expect(await json(`${a.url}/system/async-function/full-1`)).toMatchObject({ status: 'dead-lettered' })
+    await jsm.streams.purge(`OF_${queueName}`, { filter: `${queueName}.parked` })
+    await jsm.streams.update(`OF_${queueName}`, { max_msgs: 100_000 })
+    expect((await fetch(`${a.url}/system/queue/dead-letters/full-1/retry`, { method: 'POST' })).status).toBe(202)
+    await waitFor(() => cb.received.some((r) => r.body.startsWith('done by')), 20_000, 'the replayed call')
+    expect(await json<Letter[]>(`${a.url}/system/queue/dead-letters`)).toEqual([])
+  })
+
+  it('a call queued by both instances under one dedupe id (a schedule) is counted and tracked once, and no instance keeps entries of calls the other ran', { timeout: 60_000 }, async () => {
+    const { a, b } = await twoInstances({ ackWaitMs: 1000 })
+    const call = (id: string): Parameters<Runtime['queueWorker']['submit']>[0] => ({ id, function: 'work', method: 'POST', path: '/', headers: {}, body: null, submittedAt: Date.now(), dedupeId: id })
+    for (let i = 0; i < 10; i++) {
+      await a.queueWorker.submit(call(`tick-${i}`))
+      await b.queueWorker.submit(call(`tick-${i}`))
+    }
+    // Each run was queued once: only the instance whose submit queued it counts it and keeps an entry.
+    expect(a.queueWorker.counters.submitted + b.queueWorker.counters.submitted).toBe(10)
+    for (let i = 0; i < 10; i++) expect([a, b].filter((rt) => rt.queueWorker.calls.entry(`tick-${i}`) !== undefined).length).toBeLessThanOrEqual(1)
+    // Calls submitted to A, some of them run by B.
+    const ids = Array.from({ length: 20 }, (_, i) => `mixed-${i}`)
+    for (const id of ids) expect((await submit(a.url, 'work', { 'x-call-id': id })).status).toBe(202)
+    await waitFor(() => a.queueWorker.counters.processed + b.queueWorker.counters.processed >= 30, 30_000, 'every call run')
+    expect(b.queueWorker.counters.processed).toBeGreaterThan(0)
+    // Past the ack wait, A keeps no `queued` entry of the calls B ran, and still answers for them from the store.
+    await waitFor(() => a.queueWorker.calls.unfinished().length === 0 && b.queueWorker.calls.unfinished().length === 0, 10_000, () => `no entry left unfinished, got ${JSON.stringify(a.queueWorker.calls.unfinished().map((r) => r.callId))}`)
+    for (const id of [...ids, 'tick-0']) for (const rt of [a, b]) expect(await json(`${rt.url}/system/async-function/${id}`)).toMatchObject({ callId: id, status: 'succeeded' })
+    await a.close()
+    expect(a.unfinishedCalls).toEqual([])
+  })
+
   describe('stores', () => {
     const logs: string[] = []
     const open = async (queueName: string): Promise<JetStreamQueue> => {
@@ -182,10 +253,13 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
       expect(list[2]).toMatchObject({ attempts: 3, lastStatus: 502, lastHeaders: [['content-type', 'text/plain']] })
       expect(new TextDecoder().decode(list[2]?.lastBody)).toBe('bad gateway for d4 with/odd.chars_')
       expect((await small.list('g')).map((l) => l.call.id)).toEqual(['d2'])
-      const taken = await small.take('d4 with/odd.chars_')
-      // Taken whole: the request (body included) comes back for the replay.
-      expect(taken?.call).toEqual(added[3]?.call)
-      expect(await small.take('d4 with/odd.chars_')).toBeUndefined()
+      const read = await small.get('d4 with/odd.chars_')
+      // Read whole: the request (body included) comes back for the replay, and the letter stays until it is removed.
+      expect(read?.call).toEqual(added[3]?.call)
+      expect((await small.get('d4 with/odd.chars_'))?.call).toEqual(added[3]?.call)
+      expect(await small.remove(read as NonNullable<typeof read>)).toBe(true)
+      expect(await small.remove(read as NonNullable<typeof read>)).toBe(false)
+      expect(await small.get('d4 with/odd.chars_')).toBeUndefined()
 
       const larger = new JetStreamDeadLetters({ queue: q, maxMessages: 5, maxBytes: 1024 * 1024, log: (l) => logs.push(l) })
       await larger.start()

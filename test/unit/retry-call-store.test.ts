@@ -23,6 +23,23 @@ describe('call status store and dead letters (bounded)', () => {
     expect(store.get('c3')?.status).toBe('succeeded')
   })
 
+  it('a submit resuming after a delivery of its call (JetStream: delivered before the publish ack) keeps the running record', () => {
+    const store = new CallStore()
+    const call = sampleCall('f', { id: 'early' })
+    // The delivery made the record, as attempt() does, and the call is running.
+    const running = store.ensure(call)
+    running.status = 'running'
+    expect(store.accepted(call, undefined, undefined)).toBe(running)
+    running.status = 'succeeded'
+    store.settled(running)
+    expect(store.get('early')?.status).toBe('succeeded')
+    // A call id used again after its call finished gets a fresh record.
+    const before = store.entry('early')
+    const again = store.accepted(call, before, before?.status)
+    expect(again).not.toBe(running)
+    expect(store.get('early')?.status).toBe('queued')
+  })
+
   it('keeps dead letters up to a bound, reporting each one dropped', async () => {
     const dropped: string[] = []
     const letters = new MemoryDeadLetters(2, (l) => dropped.push(l.call.id))
@@ -31,8 +48,18 @@ describe('call status store and dead letters (bounded)', () => {
     expect((await letters.list()).map((l) => l.call.id)).toEqual(['b', 'c'])
     expect(letters.counts().get('f')).toBe(1)
     expect((await letters.list('g')).map((l) => l.call.id)).toEqual(['c'])
-    expect((await letters.take('b'))?.call.id).toBe('b')
-    expect(await letters.take('b')).toBeUndefined()
+    const b = await letters.get('b')
+    expect(b?.call.id).toBe('b')
+    // Read, not removed: a replay removes it only once its call is queued again.
+    expect((await letters.get('b'))?.call.id).toBe('b')
+    expect(letters.counts().get('f')).toBe(1)
+    // A newer letter of the same call (dead-lettered again) is not removed in place of the one read.
+    const again = { ...(b as NonNullable<typeof b>), deadLetteredAt: Date.now() + 1 }
+    await letters.add(again)
+    expect(await letters.remove(b as NonNullable<typeof b>)).toBe(false)
+    expect(await letters.remove(again)).toBe(true)
+    expect(await letters.remove(again)).toBe(false)
+    expect(await letters.get('b')).toBeUndefined()
     expect([...letters.counts()]).toEqual([['g', 1]])
   })
 })
