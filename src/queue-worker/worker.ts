@@ -491,11 +491,13 @@ export class QueueWorker {
     })
     const faulted = this.callbackFault?.(call.function)
     const outcome = await this.callbacks.send(faulted ? await faulted : url, headers, result.body)
-    record.callback = outcome.error ? { ...outcome, error: redactUrl(outcome.error) } : outcome
+    // The error may quote the URL (a DNS or TLS failure names the host with its credentials): redacted for the record and the log alike.
+    const error = outcome.error === undefined ? undefined : redactUrl(outcome.error)
+    record.callback = error === undefined ? outcome : { ...outcome, error }
     const ok = outcome.status !== undefined && outcome.status < 400
     if (!ok) {
       this.counters.callbacksFailed++
-      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${redactUrl(url)} failed after ${outcome.attempts} attempt(s): ${outcome.error ?? `status ${outcome.status}`}`)
+      this.log(`queue-worker: callback for ${call.id} (${call.function}) to ${redactUrl(url)} failed after ${outcome.attempts} attempt(s): ${error ?? `status ${outcome.status}`}`)
     }
   }
 }

@@ -14,6 +14,7 @@
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
 import type { MsgHdrs } from '@nats-io/transport-node'
+import { FaasError } from '../errors.js'
 import type { DeadLetter } from '../queue-worker/calls.js'
 import type { DeadLetterStore } from '../queue-worker/dead-letters.js'
 import { CALL_HEADER, callFromHeader, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
@@ -101,7 +102,7 @@ export class JetStreamDeadLetters implements DeadLetterStore {
       } catch (err) {
         const message = (err as Error).message ?? ''
         if (/maximum (messages|bytes) exceeded|resource limits exceeded/i.test(message) && evicted < 1000) {
-          if (!(await this.dropOldest())) throw new Error(`the letter does not fit in ${this.stream} (${this.maxBytes} bytes) even when empty`, { cause: err })
+          if (!(await this.dropOldest())) throw new FaasError('ERR_QUEUE_FULL', `the letter does not fit in ${this.stream} (${this.maxBytes} bytes) even when empty`, { cause: err })
           evicted++
         } else if (/max(imum)?[ _]payload/i.test(message) && !trimmed) {
           // A request body near --max-body with large response headers: keep the request, drop the last response's headers and body.

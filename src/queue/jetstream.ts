@@ -129,7 +129,7 @@ export class JetStreamQueue implements QueueBackend {
   private async doStart(): Promise<void> {
     let url = this.o.url
     if (!url) {
-      if (!this.o.dataDir) throw new Error('JetStreamQueue: dataDir is required when no url is given')
+      if (!this.o.dataDir) throw new FaasError('ERR_CONFIG', 'JetStreamQueue: dataDir is required when no url is given')
       this.server = new NatsServer({
         dataDir: this.o.dataDir,
         maxPayload: this.o.maxBody + HEADER_ROOM,
@@ -196,7 +196,7 @@ export class JetStreamQueue implements QueueBackend {
 
   /** The connection and JetStream handles, for the dead-letter and call-status stores that share them (after `start()`). */
   get client(): { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient } {
-    if (!this.nc || !this.jsm || !this.js) throw new Error('JetStreamQueue: not started')
+    if (!this.nc || !this.jsm || !this.js) throw new FaasError('ERR_QUEUE_UNAVAILABLE', 'JetStreamQueue: not started (start() first)')
     return { nc: this.nc, jsm: this.jsm, js: this.js }
   }
 
