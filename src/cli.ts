@@ -113,6 +113,9 @@ async function up(argv: string[]): Promise<void> {
       fail((err as Error).message)
     }
     auth = values.auth ? authSettings() : undefined
+    // Replicas inherit this process's environment: a handler must not read the admin password
+    // (and with it call /system) because the user exported it for the client commands.
+    delete process.env.FAASDEV_PASSWORD
     if (values['log-format'] !== undefined && !(LOG_FORMATS as readonly string[]).includes(values['log-format'])) fail(`--log-format: must be one of ${LOG_FORMATS.join(', ')}`)
     rt = await createRuntime({
       ...async,
