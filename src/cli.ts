@@ -12,7 +12,7 @@ import { POOL_FLAGS, POOL_USAGE, poolSettings } from './pool/flags.js'
 const USAGE = `faasdev ${VERSION} — OpenFaaS-style functions in one Node process
 
 Usage:
-  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body BYTES] [--max-response SIZE] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
+  faasdev up [-f stack.yml] [--port 8080] [--host 127.0.0.1] [--no-watch] [--max-body SIZE] [--max-response SIZE] [--data-dir DIR] [--grace SECONDS] [--autoscale-interval 1s]
              ${ASYNC_USAGE}
              ${POOL_USAGE}
              [--queue memory|jetstream] [--nats-url nats://HOST:4222] [--nats-creds FILE] [--queue-name faas-request] [--ack-wait 30s]
@@ -96,7 +96,8 @@ async function up(argv: string[]): Promise<void> {
   let auth: { password: string; generated: boolean } | undefined
   try {
     const port = number(values.port, '--port')
-    const maxBody = number(values['max-body'], '--max-body')
+    const maxBody = values['max-body'] === undefined ? undefined : parseMemory(values['max-body'])
+    if (values['max-body'] !== undefined && maxBody === undefined) fail(`--max-body: ${JSON.stringify(values['max-body'])} is not a size above 0 (bytes, or e.g. 10Mi, 1G)`)
     const maxResponse = values['max-response'] === undefined ? undefined : parseMemory(values['max-response'])
     if (values['max-response'] !== undefined && maxResponse === undefined) fail(`--max-response: ${JSON.stringify(values['max-response'])} is not a size above 0 (bytes, or e.g. 64Mi, 1G)`)
     const grace = number(values.grace, '--grace')
@@ -113,6 +114,9 @@ async function up(argv: string[]): Promise<void> {
       fail((err as Error).message)
     }
     auth = values.auth ? authSettings() : undefined
+    // Replicas inherit this process's environment: a handler must not read the admin password
+    // (and with it call /system) because the user exported it for the client commands.
+    delete process.env.FAASDEV_PASSWORD
     if (values['log-format'] !== undefined && !(LOG_FORMATS as readonly string[]).includes(values['log-format'])) fail(`--log-format: must be one of ${LOG_FORMATS.join(', ')}`)
     rt = await createRuntime({
       ...async,

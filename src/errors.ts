@@ -83,3 +83,11 @@ export function saturated(maxInflight: number, retryAfterSeconds = 1): FaasError
     headers: { 'Retry-After': String(retryAfterSeconds) },
   })
 }
+
+/** A function closing (shut down or removed): 503, worth retrying once it is back. */
+export function shuttingDown(fn: string, retryAfterSeconds = 1): FaasError {
+  return new FaasError('ERR_CLOSED', `function ${fn} is shutting down\n`, {
+    internal: 'gateway',
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  })
+}

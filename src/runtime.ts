@@ -21,6 +21,7 @@ import { installDependencies, missingDependencies } from './loader/bundle.js'
 import { Reloader, type ReloadEvent } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { SparePool, type SpareStats } from './pool/spares.js'
+import { heapLimitMb } from './pool/replica.js'
 import { ReplicaBudget } from './pool/budget.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
@@ -211,6 +212,7 @@ export class Runtime {
       deployNew: (spec) => this.deploy(spec),
       onConfig: (next) => {
         this.config = next
+        this.spares.retain(next.functions.map((f) => heapLimitMb(f) ?? 0))
         this.triggers.update(next.functions)
       },
     })
@@ -482,8 +484,8 @@ export class Runtime {
   }
 
   /** Works the async queue until it is empty or the grace period ends; reports what is left. */
-  private async drainQueue(graceMs: number): Promise<void> {
-    const unfinished = await this.queueWorker.drain(graceMs)
+  private async drainQueue(deadline: number, graceMs: number): Promise<void> {
+    const unfinished = await this.queueWorker.drain(Math.max(0, deadline - Date.now()))
     this.unfinishedCalls = unfinished
     if (unfinished.length > 0) this.log(`queue: ${unfinished.length} async call(s) not finished within the ${graceMs / 1000}s grace period: ${unfinished.join(' ')}`)
     await this.queueWorker.close()
@@ -514,21 +516,23 @@ export class Runtime {
     this.accepting = false
     // New calls get 503 from here on, on a gateway that keeps listening until the work is done.
     this.drainGate.drain()
-    this.queueWorker.stopIntake()
-    if (this.startPromise) await this.startPromise.catch(() => undefined)
     const grace = this.options.graceMs ?? 30_000
     const deadline = Date.now() + grace
+    if (this.startPromise) await this.startPromise.catch(() => undefined)
+    // Before intake closes: a NATS topic message that reaches this instance while it stops
+    // would be refused and lost (core NATS does not redeliver), where a drained subscription
+    // lets the server hand it to another instance of the queue group.
+    await this.triggers.close().catch((err: unknown) => this.log(`error while closing triggers: ${(err as Error).message}`))
+    this.queueWorker.stopIntake()
     const steps: [string, () => Promise<unknown>][] = [
       ['address file', async () => (this.addressFile ? removeGatewayAddress(this.addressFile) : undefined)],
       // Stopped first so it does not start replicas that are about to be drained.
       ['autoscaler', async () => this.autoscaler.close()],
       ['spares', async () => this.spares.close()],
-      // Before the queue drains: no schedule or NATS message adds work to a draining queue.
-      ['triggers', async () => this.triggers.close()],
       // Before the replicas: a save during shutdown must not start new ones.
       ['watcher', async () => this.reloader.close()],
       // The sync calls taken finish and the queue keeps being worked, within the grace period.
-      ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(grace)])],
+      ['calls and queue', async () => Promise.all([this.drainGate.settled(deadline), this.drainQueue(deadline, grace)])],
       ['gateway', async () => this.closeGateway(deadline)],
       ['replicas', async () => Promise.all([...this.router.deployments.values()].map((d) => d.close(Math.min(Math.max(0, deadline - Date.now()), d.spec.watchdog.writeTimeoutMs))))],
       ['fault sink', async () => this.callbackSink.close()],

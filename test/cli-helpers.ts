@@ -17,8 +17,8 @@ export interface Cli {
 }
 
 /** Spawns the compiled CLI (dist/ is built by the global setup) and kills it when the test ends. */
-export function faasdev(args: string[], cwd: string): Cli {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+export function faasdev(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Cli {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } })
   let stdout = ''
   let stderr = ''
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import type { FunctionSpec } from '../config/stack.js'
-import { FaasError, saturated } from '../errors.js'
+import { FaasError, saturated, shuttingDown } from '../errors.js'
 import { freeSlots, pickReplica } from './balancer.js'
 import { Replica, type ExitReason, type InvokeRequest, type InvokeResult } from './replica.js'
 import type { BudgetMember, ReplicaBudget } from './budget.js'
@@ -84,6 +84,8 @@ export class Deployment extends EventEmitter implements BudgetMember {
    * one as new ones become ready (all of them once the new version runs at full count).
    */
   private previous: Replica[] = []
+  /** Replicas started for one call each (see invokeOnFreshReplica): never routed to, never scaled. */
+  private oneOff: Replica[] = []
   private nextVersion: { spec: FunctionSpec; bundle: string } | undefined
   private deploying: Promise<void> | undefined
   /** Desired replicas the machine budget keeps from starting. */
@@ -152,7 +154,7 @@ export class Deployment extends EventEmitter implements BudgetMember {
 
   private async invokeWhenReady(request: InvokeRequest): Promise<InvokeResult> {
     for (;;) {
-      if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
+      if (this.closing) throw shuttingDown(this.name)
       const replica = this.pick()
       if (replica) return this.send(replica, request)
       if (this.replicas.some((r) => r.accepting) || this.previous.some((r) => r.accepting)) throw saturated(this.spec.watchdog.maxInflight)
@@ -162,19 +164,39 @@ export class Deployment extends EventEmitter implements BudgetMember {
   }
 
   /**
-   * Starts a replica with a heap of `heapLimitMb` in place of one of the running ones (the
-   * least busy drains) and sends `request` to it. How an `oom` fault reaches a function without
-   * `limits.memory` quickly: filling a default heap takes gigabytes and seconds.
+   * Starts a one-off replica with a heap of `heapLimitMb`, sends `request` to it, then stops it.
+   * How an `oom` fault reaches a function without `limits.memory` quickly: filling a default
+   * heap takes gigabytes and seconds. It stays out of `replicas`, so scaling never sees it: in
+   * the list, its 'ready' made reconcile() stop one replica too many, possibly itself before
+   * its call (a 502 "stopped", no OOM), or a serving one.
    */
   async invokeOnFreshReplica(request: InvokeRequest, heapLimitMb: number): Promise<InvokeResult> {
-    if (this.closing) throw new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway', headers: { 'Retry-After': '1' } })
-    const replica = this.startReplica(this.spec, this.bundle, false, heapLimitMb)
-    await replica.ready
-    this.startedTotal++
-    const result = replica.invoke(request)
-    // Busy with the call now, so the one drained to make room is another.
-    this.reconcile()
-    return result
+    if (this.closing) throw shuttingDown(this.name)
+    const replica = new Replica({
+      name: `${this.name}-${++this.counter}`,
+      ...(this.options.maxResponse ? { maxResponse: this.options.maxResponse } : {}),
+      bundle: this.bundle,
+      spec: this.spec,
+      // Never from a spare: a spare of this heap size would stay idle for nothing.
+      heapLimitMb,
+      ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
+    })
+    this.oneOff.push(replica)
+    replica.once('exit', ({ reason, message }: { reason: ExitReason; message: string }) => {
+      this.oneOff = this.oneOff.filter((r) => r !== replica)
+      this.retireIfUnused(replica.bundle)
+      if (reason === 'stopped') return
+      this.lastError = { message, replica: replica.name, reason, at: new Date() }
+      this.options.onReplicaExit?.(this.name, replica.name, reason, message)
+    })
+    try {
+      await replica.ready
+      if (this.closing) throw shuttingDown(this.name)
+      this.startedTotal++
+      return await replica.invoke(request)
+    } finally {
+      void replica.close(0)
+    }
   }
 
   /** Picks a replica for a call now, or undefined; the queue-worker uses this to take work only when a slot is free. */
@@ -213,7 +235,7 @@ export class Deployment extends EventEmitter implements BudgetMember {
    * file once no replica runs it any more.
    */
   deploy(spec: FunctionSpec, bundle: string): Promise<void> {
-    if (this.closing) return Promise.reject(new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' }))
+    if (this.closing) return Promise.reject(shuttingDown(this.name))
     const superseded = this.nextVersion?.bundle
     this.nextVersion = { spec, bundle }
     if (superseded !== undefined) this.retireIfUnused(superseded)
@@ -297,7 +319,7 @@ export class Deployment extends EventEmitter implements BudgetMember {
 
   private retireIfUnused(bundle: string): void {
     const runs = (r: Replica): boolean => r.bundle === bundle && r.state !== 'stopped'
-    if (bundle === this.bundle || bundle === this.nextVersion?.bundle || this.replicas.some(runs) || this.staging.some(runs) || this.previous.some(runs)) return
+    if (bundle === this.bundle || bundle === this.nextVersion?.bundle || this.replicas.some(runs) || this.staging.some(runs) || this.previous.some(runs) || this.oneOff.some(runs)) return
     this.emit('retired', bundle)
   }
 
@@ -341,9 +363,9 @@ export class Deployment extends EventEmitter implements BudgetMember {
     this.closing ??= (async () => {
       this.options.budget?.leave(this)
       if (this.restartTimer) clearTimeout(this.restartTimer)
-      const err = new FaasError('ERR_CLOSED', `function ${this.name} is shutting down\n`, { internal: 'gateway' })
+      const err = shuttingDown(this.name)
       for (const w of this.waiters.splice(0)) w.reject(err)
-      await Promise.all([...this.replicas, ...this.previous, ...this.staging].map((r) => r.close(timeoutMs)))
+      await Promise.all([...this.replicas, ...this.previous, ...this.staging, ...this.oneOff].map((r) => r.close(timeoutMs)))
     })()
     return this.closing
   }
@@ -394,20 +416,19 @@ export class Deployment extends EventEmitter implements BudgetMember {
     }
   }
 
-  private startReplica(spec = this.spec, bundle = this.bundle, staged = false, heapLimitMb?: number): Replica {
+  private startReplica(spec = this.spec, bundle = this.bundle, staged = false): Replica {
     const replica = new Replica({
       name: `${this.name}-${++this.counter}`,
       ...(this.options.maxResponse ? { maxResponse: this.options.maxResponse } : {}),
       bundle,
       spec,
-      // A fault's one-off heap size would keep a spare of that size idle for nothing.
-      ...(heapLimitMb ? { heapLimitMb } : this.options.spares ? { spares: this.options.spares } : {}),
+      ...(this.options.spares ? { spares: this.options.spares } : {}),
       ...(this.options.onOutput ? { onOutput: this.options.onOutput } : {}),
     })
     if (staged) this.staging.push(replica)
     else this.replicas.push(replica)
     replica.on('ready', () => {
-      if (this.staging.includes(replica)) return // swap() routes to it once the whole version is ready
+      if (this.staging.includes(replica)) return // swap() routes to it, and starts the rest of its version
       this.startFailures = 0
       for (const w of this.waiters.splice(0)) w.resolve()
       this.emit('slot', this)

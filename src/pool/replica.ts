@@ -67,8 +67,6 @@ export class Replica extends EventEmitter {
   utilisation = 0
   readyAt: number | undefined
   readonly ready: Promise<void>
-  /** Started from a warmed-up spare worker. */
-  readonly fromSpare: boolean
 
   private readonly worker: Worker
   private readonly pending = new Map<number, Pending>()
@@ -99,7 +97,6 @@ export class Replica extends EventEmitter {
     const url = pathToFileURL(options.bundle).href
     const heapMb = heapLimitMb(spec, options.heapLimitMb)
     const spare = options.spares?.take(heapMb ?? 0)
-    this.fromSpare = spare !== undefined
     if (spare) {
       this.worker = spare
       assignSpare(spare, { data: workerData, env, url })

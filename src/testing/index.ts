@@ -144,7 +144,15 @@ export async function startFaasdev(options: StartOptions): Promise<Faasdev> {
       return new Error(`faasdev/testing: no callback for async call ${callId} to ${name} within ${timeoutMs} ms${state}`)
     })
     const body = requestBody(o.body, headers)
-    const res = await fetch(target(url, 'async-function', name, o), { method: 'POST', headers, ...(body !== undefined ? { body } : {}) })
+    let res: Response
+    try {
+      res = await fetch(target(url, 'async-function', name, o), { method: 'POST', headers, ...(body !== undefined ? { body } : {}) })
+    } catch (err) {
+      // Nobody will await the callback now: its rejection must not surface as unhandled.
+      received.catch(() => undefined)
+      receiver.fail(callId, err as Error)
+      throw err
+    }
     if (res.status !== 202) receiver.fail(callId, new Error(`faasdev/testing: async call ${callId} to ${name} was refused: ${res.status} ${(await res.text()).trim()}`))
     else await res.arrayBuffer()
     const cb = await received

@@ -207,8 +207,32 @@ describe('fault injection: each kind, sync', () => {
       const s = rt.stats().functions.orders
       return s?.ready === 1 && s.replicas === 1
     }, 10_000, 'one ready replica again')
-    expect(await replicaOf(rt, 'orders')).not.toBe(before)
+    // The small-heap replica served only the fault's call: the one serving before still does.
+    expect(await replicaOf(rt, 'orders')).toBe(before)
     expect(await metric(rt, 'faasdev_replica_restarts_total', { function_name: 'orders.openfaas-fn', reason: 'oom' })).toBe(1)
+  })
+
+  it('oom without limits.memory while every replica is busy: still a real OOM, and the replica count stays', async () => {
+    const rt = await startRuntime(`
+functions:
+  reports:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 1
+`)
+    // The only replica is busy: scaling must stop neither it nor the fault's replica.
+    const busy = fetch(`${rt.url}/function/reports?ms=3000`)
+    await waitFor(() => rt.stats().functions.reports?.inflight === 1, 10_000, 'the busy call')
+    await inject(rt, { function: 'reports', kind: 'oom' })
+    const res = await fetch(`${rt.url}/function/reports`)
+    expect(res.status).toBe(502)
+    expect(await res.text()).toMatch(/stopped \(oom\)/)
+    const done = await busy
+    expect(done.status).toBe(200)
+    expect(await done.text()).toBe('slept 3000')
+    expect(await metric(rt, 'faasdev_replica_restarts_total', { function_name: 'reports.openfaas-fn', reason: 'oom' })).toBe(1)
+    expect(rt.stats().functions.reports).toMatchObject({ desired: 1, replicas: 1, ready: 1 })
   })
 
   it('cold: the function is at zero replicas when the call arrives, which is held while a new one starts', async () => {
