@@ -21,6 +21,7 @@ import { installDependencies, missingDependencies } from './loader/bundle.js'
 import { Reloader, type ReloadEvent } from './loader/reloader.js'
 import { Deployment, type DeploymentStats } from './pool/deployment.js'
 import { SparePool, type SpareStats } from './pool/spares.js'
+import { heapLimitMb } from './pool/replica.js'
 import { ReplicaBudget } from './pool/budget.js'
 import { Router } from './router/router.js'
 import { RollingStats } from './stats/rolling.js'
@@ -211,6 +212,7 @@ export class Runtime {
       deployNew: (spec) => this.deploy(spec),
       onConfig: (next) => {
         this.config = next
+        this.spares.retain(next.functions.map((f) => heapLimitMb(f) ?? 0))
         this.triggers.update(next.functions)
       },
     })

@@ -105,6 +105,22 @@ export class SparePool {
     return spare.worker
   }
 
+  /**
+   * Keeps spares only for these heap sizes (and the default heap): a size no function uses
+   * any more (its `limits.memory` was edited) would otherwise keep a thread idle for nothing.
+   */
+  retain(heapSizes: Iterable<number>): void {
+    const keep = new Set([0, ...heapSizes])
+    for (const [heapMb, pool] of this.pools) {
+      if (keep.has(heapMb)) continue
+      this.pools.delete(heapMb)
+      for (const spare of pool) {
+        spare.detach()
+        void spare.worker.terminate()
+      }
+    }
+  }
+
   stats(): SpareStats {
     let ready = 0
     let starting = 0
@@ -124,7 +140,11 @@ export class SparePool {
   private refill(heapMb: number): void {
     if (this.closing || this.retry) return
     let pool = this.pools.get(heapMb)
-    if (!pool) this.pools.set(heapMb, (pool = []))
+    if (!pool) {
+      // Retired meanwhile (see retain), unless it is the default heap starting.
+      if (heapMb !== 0) return
+      this.pools.set(heapMb, (pool = []))
+    }
     while (pool.length < this.size) pool.push(this.spawn(heapMb, pool))
   }
 

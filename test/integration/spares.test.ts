@@ -111,6 +111,14 @@ describe('spare replicas', () => {
     // The default-heap spare is still there for the others.
     await scale(rt, 'geo', 2)
     expect(rt.stats().spares.taken).toBe(2)
+
+    // No function has a 64Mi limit any more: its spares stop, the default one stays.
+    writeFileSync(rt.config.file, STACK)
+    await rt.reload()
+    await waitFor(() => {
+      const s = rt.stats().spares
+      return s.ready === 1 && s.starting === 0
+    }, 20_000, () => `only the default spare to remain (${JSON.stringify(rt.stats().spares)})`)
   })
 
   it('holds no function’s env, secrets or data before it is assigned', async () => {
