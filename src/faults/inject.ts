@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net'
 import type { Deployment } from '../pool/deployment.js'
 import type { InvokeRequest, InvokeResult } from '../pool/replica.js'
 import type { Router } from '../router/router.js'
-import type { Fault, FaultTarget } from './spec.js'
+import type { Fault, FaultKind, FaultTarget } from './spec.js'
 import type { FaultStore } from './store.js'
 
 /** The heap an `oom` fault's replica gets when its function has no `limits.memory`. */
@@ -24,8 +24,15 @@ function errorResult(fault: Fault): InvokeResult {
   }
 }
 
+/** A fault met when a call is made: every kind but `callback`, which meets the callback POST. */
+export type InvokeFault = Fault & { kind: Exclude<FaultKind, 'callback'> }
+
+function isInvokeFault(fault: Fault): fault is InvokeFault {
+  return fault.kind !== 'callback'
+}
+
 /** What a call does when it meets `fault`. */
-export function meet(fault: Fault, deployment: Deployment, request: InvokeRequest): Promise<InvokeResult> {
+export function meet(fault: InvokeFault, deployment: Deployment, request: InvokeRequest): Promise<InvokeResult> {
   switch (fault.kind) {
     case 'error':
       return Promise.resolve(errorResult(fault))
@@ -39,10 +46,9 @@ export function meet(fault: Fault, deployment: Deployment, request: InvokeReques
         ? deployment.invoke({ ...request, fault: { kind: 'oom' } })
         : deployment.invokeOnFreshReplica({ ...request, fault: { kind: 'oom' } }, OOM_HEAP_MB)
     case 'cold':
-      // Every replica drains; the call is then held while a new one starts, as at zero.
+      // Every replica drains, those of a version being replaced too (scale(0) drains them); the
+      // call is then held while a new one starts, as at zero.
       deployment.scale(0)
-      return deployment.invoke(request)
-    case 'callback':
       return deployment.invoke(request)
   }
 }
@@ -59,11 +65,24 @@ export function faultTargets(router: Router): (name: string) => FaultTarget | un
   }
 }
 
+/**
+ * Whether a call meeting `fault` goes ahead. One the deployment turns away (429 saturated, 503
+ * closing) must not meet a fault that needs a slot of a running replica: the queue-worker puts
+ * such a delivery back as "not an attempt", so the fault would be spent (and counted) for
+ * nothing. Asked just before meet() sends the call, in the same turn, so no other call takes
+ * the slot between. `error`, `cold` and a fresh-replica `oom` need no slot.
+ */
+function admits(fault: Fault, deployment: Deployment): boolean {
+  if (deployment.closed) return false
+  const needsSlot = fault.kind === 'latency' || fault.kind === 'timeout' || fault.kind === 'crash' || (fault.kind === 'oom' && (deployment.spec.memoryLimitBytes ?? 0) > 0)
+  return !needsSlot || deployment.freeSlots() > 0 || deployment.stats().ready === 0
+}
+
 /** The router's hook: calls meet the faults of their function. */
 export function faultInterceptor(store: FaultStore): (deployment: Deployment, request: InvokeRequest) => Promise<InvokeResult> | undefined {
   return (deployment, request) => {
-    const fault = store.take('invoke', deployment.name)
-    return fault ? meet(fault, deployment, request) : undefined
+    const fault = store.take('invoke', deployment.name, (fault) => admits(fault, deployment))
+    return fault && isInvokeFault(fault) ? meet(fault, deployment, request) : undefined
   }
 }
 

@@ -59,11 +59,14 @@ export class FaultStore {
     return 1
   }
 
-  /** The fault this call meets at this stage, if any, spending one of its count. */
-  take(stage: FaultStage, fn: string): Fault | undefined {
+  /**
+   * The fault this call meets at this stage, if any, spending one of its count; none when
+   * `admits` (asked only once a fault is due) says the call will not go ahead.
+   */
+  take(stage: FaultStage, fn: string, admits?: (fault: Fault) => boolean): Fault | undefined {
     if (this.faults.length === 0) return undefined
     const fault = decideFault(this.faults, stage, fn, this.options.random ?? Math.random)
-    if (!fault) return undefined
+    if (!fault || (admits && !admits(fault))) return undefined
     fault.remaining--
     if (fault.remaining <= 0) this.faults = this.faults.filter((f) => f !== fault)
     this.options.onInjected?.(fn, fault.kind)

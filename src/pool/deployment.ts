@@ -215,11 +215,16 @@ export class Deployment extends EventEmitter implements BudgetMember {
     return this.previous.length === 0 ? free : free + freeSlots(this.previous, this.spec.watchdog.maxInflight)
   }
 
-  /** Sets the desired replica count; extra replicas drain (bounded by `write_timeout`) before they stop. */
+  /**
+   * Sets the desired replica count; extra replicas drain (bounded by `write_timeout`) before they
+   * stop. At 0 the old version's replicas of a rollout drain too: with no new replica to become
+   * ready, nothing else would drain them, and pick() would keep routing calls to them.
+   */
   scale(replicas: number): void {
     if (this.closing) return
     this.desired = Math.max(0, Math.floor(replicas))
     this.reconcile()
+    if (this.desired === 0) for (const r of this.previous) if (r.accepting) void r.close(r.spec.watchdog.writeTimeoutMs)
   }
 
   /**

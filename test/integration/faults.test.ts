@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import type { Runtime } from '../../src/index.js'
 import { startRuntime, waitFor } from '../helpers.js'
 import { callbackServer, submit } from './async-helpers.js'
+import { call, startWatched, versionSource } from './reload-helpers.js'
 
 const run = promisify(execFile)
 const CLI = resolve(import.meta.dirname, '../../bin/faasdev.js')
@@ -247,6 +248,53 @@ functions:
     expect(await replicaOf(rt, 'orders')).toBe(body.replica)
     expect(rt.stats().functions.orders).toMatchObject({ desired: 1, ready: 1 })
     expect(await metric(rt, 'faasdev_faults_injected_total', { function_name: 'orders.openfaas-fn', kind: 'cold' })).toBe(1)
+  })
+})
+
+describe('fault injection: calls that do not go ahead, rollouts', () => {
+  it('a call turned away with 429 does not spend a fault that needs a replica slot; the next call meets it', async () => {
+    const rt = await startRuntime(`
+functions:
+  reports:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 1
+`)
+    const busy = fetch(`${rt.url}/function/reports?ms=1500`)
+    await waitFor(() => rt.stats().functions.reports?.inflight === 1, 10_000, 'the busy call')
+    const fault = (await (await inject(rt, { function: 'reports', kind: 'crash' })).json()) as { id: string }
+    const turnedAway = await fetch(`${rt.url}/function/reports?ms=1`)
+    expect(turnedAway.status).toBe(429)
+    expect(rt.faults.list('reports')).toMatchObject([{ id: fault.id, remaining: 1 }])
+    expect(await metric(rt, 'faasdev_faults_injected_total', { function_name: 'reports.openfaas-fn', kind: 'crash' })).toBe(0)
+    expect((await busy).status).toBe(200)
+    const crashed = await fetch(`${rt.url}/function/reports?ms=1`)
+    expect(crashed.status).toBe(502)
+    expect(rt.faults.list('reports')).toEqual([])
+    expect(await metric(rt, 'faasdev_faults_injected_total', { function_name: 'reports.openfaas-fn', kind: 'crash' })).toBe(1)
+  })
+
+  it('cold during a rolling reload: the old version stops serving too, and the call waits for a new replica', async () => {
+    const { rt, save } = await startWatched(
+      `
+functions:
+  hello:
+    lang: typescript
+    handler: ./hello
+    labels:
+      com.openfaas.scale.min: 3
+      com.openfaas.scale.max: 3
+`,
+      { 'hello/handler.ts': versionSource('v0') },
+    )
+    // v1 takes 2 s to load, so the rollout is still under way (old replicas serving) once its first replica serves.
+    save('hello/handler.ts', `await new Promise((r) => setTimeout(r, 2000))\n${versionSource('v1')}`)
+    await waitFor(async () => (await call(`${rt.url}/function/hello`)).body === 'v1', 30_000, 'the first v1 replica')
+    expect(rt.stats().functions.hello?.replicas).toBeGreaterThan(1)
+    await inject(rt, { function: 'hello', kind: 'cold' })
+    const cold = await call(`${rt.url}/function/hello`)
+    expect(cold).toMatchObject({ status: 200, body: 'v1' })
   })
 })
 

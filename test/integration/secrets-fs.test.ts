@@ -77,6 +77,39 @@ export default async function handle() {
 }
 `
 
+/**
+ * The other ways into the folder: streams, file descriptors, directory handles, realpath. On a
+ * machine with a real folder there (faasd) each of these would read it if not served.
+ */
+const PROBE = `import fs from 'node:fs'
+import { open, opendir, realpath } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+const dir = '/var/openfaas/secrets'
+const code = (fn) => { try { return fn() } catch (err) { return err.code } }
+const rejected = (p) => p.then(() => 'ok', (err) => err.code)
+const stream = (path, options) => new Promise((resolve) => {
+  const chunks = []
+  fs.createReadStream(path, options).on('data', (c) => chunks.push(c)).on('error', (err) => resolve(err.code)).on('end', () => resolve(chunks.join('')))
+})
+export default async function handle() {
+  const names = []
+  for await (const d of await opendir(dir)) names.push([d.name, d.isFile()])
+  const self = fileURLToPath(import.meta.url)
+  return {
+    stream: await stream(dir + '/token'),
+    streamUtf8: await stream(dir + '/api-key', { encoding: 'utf8', start: 2, end: 4 }),
+    streamMissing: await stream(dir + '/db-password'),
+    open: [code(() => fs.openSync(dir + '/token', 'r')), await rejected(open(dir + '/token')), await new Promise((resolve) => fs.open(dir + '/token', 'r', (err) => resolve(err?.code ?? 'ok')))],
+    openMissing: [code(() => fs.openSync(dir + '/db-password')), await rejected(open(dir + '/db-password'))],
+    opendir: names,
+    opendirSync: (() => { const d = fs.opendirSync(dir); const e = d.readSync(); d.closeSync(); return e?.name })(),
+    realpath: [fs.realpathSync(dir + '/token'), fs.realpathSync.native(dir + '/token'), await realpath(dir), await new Promise((resolve) => fs.realpath(dir + '/../secrets/token', (err, p) => resolve(err?.code ?? p)))],
+    realpathMissing: [code(() => fs.realpathSync(dir + '/db-password')), await rejected(realpath(dir + '/db-password'))],
+    other: { stream: (await stream(self)).includes('opendirSync'), realpath: fs.realpathSync(self) === self, fd: (() => { const fd = fs.openSync(self, 'r'); fs.closeSync(fd); return typeof fd })() },
+  }
+}
+`
+
 const WAYS = ['sync', 'callback', 'promises', 'fs/promises']
 const MISSING = "ENOENT: no such file or directory, open '/var/openfaas/secrets/nope'"
 
@@ -135,6 +168,25 @@ describe('secrets at /var/openfaas/secrets', () => {
       existsCb: true,
       missingStat: null,
       errors: { readDir: 'EISDIR', below: 'ENOTDIR', statMissing: 'ENOENT', listFile: 'ENOTDIR' },
+    })
+  })
+
+  it('serves streams, opendir and realpath from the same values, refuses file descriptors, and leaves other paths alone', async () => {
+    const rt = await startRuntime('functions:\n  probe:\n    lang: javascript\n    handler: ./probe\n    secrets: [token, api-key]\n', {}, { ...SECRETS, 'probe/handler.js': PROBE })
+    const res = await fetch(`${rt.url}/function/probe`)
+    expect(res.status).toBe(200)
+    const dir = '/var/openfaas/secrets'
+    expect(await res.json()).toEqual({
+      stream: 'abc',
+      streamUtf8: '123',
+      streamMissing: 'ENOENT',
+      open: ['EACCES', 'EACCES', 'EACCES'],
+      openMissing: ['ENOENT', 'ENOENT'],
+      opendir: [['api-key', true], ['token', true]],
+      opendirSync: 'api-key',
+      realpath: [`${dir}/token`, `${dir}/token`, dir, `${dir}/token`],
+      realpathMissing: ['ENOENT', 'ENOENT'],
+      other: { stream: true, realpath: true, fd: 'number' },
     })
   })
 })

@@ -4,15 +4,21 @@
  * and the folder need not exist. The bundle imports this module before the handler's code, so
  * a secret read while the handler module loads works too.
  *
- * The read functions of `fs` and `fs/promises` are wrapped in this worker thread only (each
- * worker has its own `fs`), then `syncBuiltinESMExports()` makes ES module named imports
- * (`import { readFileSync } from 'node:fs'`, `node:fs/promises`) see the wrappers. Any other path goes to the original
- * function untouched. The folder is served for every function, with or without secrets, so a
- * real folder of that name on the machine is never visible to a handler: a function without
- * secrets sees no folder at all, as it would on OpenFaaS.
+ * The functions of `fs` and `fs/promises` that take a path (readFile, stat, lstat, access,
+ * readdir, exists, realpath, opendir, open, createReadStream) are wrapped in this worker thread
+ * only (each worker has its own `fs`), then `syncBuiltinESMExports()` makes ES module named
+ * imports (`import { readFileSync } from 'node:fs'`, `node:fs/promises`) see the wrappers. Any
+ * other path goes to the original function untouched. The folder is served for every function,
+ * with or without secrets, so a real folder of that name on the machine (faasd mounts one) is
+ * not reached through these: a function without secrets sees no folder at all, as on OpenFaaS.
+ * `open` of a secret fails with EACCES (a file descriptor needs a real file, and nothing is
+ * written): read secrets with readFile or createReadStream. Other calls that take a path
+ * (watch, copyFile, symlinks, child processes) are not wrapped; this keeps a handler's reads
+ * honest, it is not a sandbox.
  */
 import fs from 'node:fs'
 import { syncBuiltinESMExports } from 'node:module'
+import { Readable } from 'node:stream'
 import { constants as os } from 'node:os'
 import { basename, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -27,7 +33,7 @@ type Callback = (err: NodeJS.ErrnoException | null, value?: unknown) => void
 /** What a path names inside the secrets folder, or undefined for any other path. */
 type Target = { kind: 'dir' } | { kind: 'file'; name: string; path: string } | { kind: 'below'; path: string; under: string }
 
-const MESSAGES = { ENOENT: 'no such file or directory', EISDIR: 'illegal operation on a directory', ENOTDIR: 'not a directory' } as const
+const MESSAGES = { ENOENT: 'no such file or directory', EISDIR: 'illegal operation on a directory', ENOTDIR: 'not a directory', EACCES: 'permission denied' } as const
 
 /** An error shaped as Node's own (`ENOENT: no such file or directory, open '/x'`, errno, code, syscall, path). */
 function fsError(code: keyof typeof MESSAGES, syscall: string, path: string | undefined, caller: Fn): NodeJS.ErrnoException {
@@ -140,13 +146,81 @@ export function installSecretsFs(secrets: Record<string, string>): void {
     return encodingOf(options) === 'buffer' ? names.map((n) => Buffer.from(n)) : names
   }
 
+  /** The error of a path that does not exist in the folder as served, or undefined when it does. */
+  const missing = (t: Target, syscall: string, caller: Fn): NodeJS.ErrnoException | undefined => {
+    if ((t.kind === 'dir' && hasDir) || (t.kind === 'file' && values.has(t.name))) return undefined
+    const path = t.kind === 'dir' ? SECRETS_DIR : t.path
+    return fsError(t.kind === 'below' && values.has(t.under) ? 'ENOTDIR' : 'ENOENT', syscall, path, caller)
+  }
+
+  const open = (t: Target, _flags: unknown, caller: Fn): unknown => {
+    const path = t.kind === 'dir' ? SECRETS_DIR : t.path
+    throw missing(t, 'open', caller) ?? fsError('EACCES', 'open', path, caller)
+  }
+
+  const realpath = (t: Target, options: unknown, caller: Fn): unknown => {
+    const err = missing(t, 'realpath', caller)
+    if (err) throw err
+    const path = t.kind === 'dir' ? SECRETS_DIR : t.path
+    return encodingOf(options) === 'buffer' ? Buffer.from(path) : path
+  }
+
+  const opendir = (t: Target, _options: unknown, caller: Fn): unknown => {
+    const entries = readdir(t, { withFileTypes: true }, caller) as fs.Dirent[]
+    let closed = false
+    const next = (): fs.Dirent | null => {
+      if (closed) throw Object.assign(new Error('Directory handle was closed'), { code: 'ERR_DIR_CLOSED' })
+      return entries.shift() ?? null
+    }
+    const dir = {
+      path: SECRETS_DIR,
+      readSync: next,
+      read(cb?: Callback): unknown {
+        if (!cb) return Promise.resolve().then(next)
+        let entry: fs.Dirent | null
+        try {
+          entry = next()
+        } catch (err) {
+          process.nextTick(cb, err as NodeJS.ErrnoException)
+          return undefined
+        }
+        process.nextTick(cb, null, entry)
+        return undefined
+      },
+      closeSync(): void {
+        closed = true
+      },
+      close(cb?: Callback): unknown {
+        closed = true
+        if (!cb) return Promise.resolve()
+        process.nextTick(cb, null)
+        return undefined
+      },
+      async *[Symbol.asyncIterator](): AsyncGenerator<fs.Dirent> {
+        try {
+          for (let e = next(); e; e = next()) yield e
+        } finally {
+          closed = true
+        }
+      },
+      *entries(): Generator<fs.Dirent> {
+        for (let e = next(); e; e = next()) yield e
+      },
+    }
+    return dir
+  }
+
   const ops: Record<string, (t: Target, options: unknown, caller: Fn) => unknown> = {
     readFile: read,
     stat: stat('stat'),
     lstat: stat('lstat'),
     access,
     readdir,
+    realpath,
+    opendir,
+    open,
   }
+  const nativeRealpath = { sync: fs.realpathSync.native as Fn, callback: fs.realpath.native as Fn }
 
   const promises = fs.promises as unknown as object
   for (const [name, op] of Object.entries(ops)) {
@@ -195,6 +269,33 @@ export function installSecretsFs(secrets: Record<string, string>): void {
       if (!t || typeof cb !== 'function') return original.apply(this, args)
       process.nextTick(cb as (exists: boolean) => void, fs.existsSync(args[0] as string))
       return undefined
+    },
+  )
+  // realpath's `.native` variants are properties of the functions replaced above.
+  ;(fs.realpathSync as unknown as { native: Fn }).native = function (this: unknown, ...args: unknown[]) {
+    return targetOf(args[0]) ? fs.realpathSync(...(args as Parameters<typeof fs.realpathSync>)) : nativeRealpath.sync.apply(this, args)
+  }
+  ;(fs.realpath as unknown as { native: Fn }).native = function (this: unknown, ...args: unknown[]) {
+    return targetOf(args[0]) ? (fs.realpath as unknown as Fn)(...args) : nativeRealpath.callback.apply(this, args)
+  }
+  patch(fs, 'createReadStream', (original) =>
+    function (this: unknown, ...args: unknown[]) {
+      const t = targetOf(args[0])
+      if (!t) return original.apply(this, args)
+      const options = (typeof args[1] === 'object' && args[1] ? args[1] : {}) as { start?: number; end?: number }
+      const encoding = encodingOf(args[1])
+      let bytes: Buffer | undefined
+      let error: unknown
+      try {
+        bytes = read(t, undefined, fs.createReadStream as Fn) as Buffer
+      } catch (err) {
+        error = err
+      }
+      // As Node's: the stream errors after the call returns, it never throws.
+      const stream = bytes ? Readable.from([bytes.subarray(options.start ?? 0, options.end === undefined ? undefined : options.end + 1)], { objectMode: false }) : new Readable({ read: () => undefined })
+      if (encoding && encoding !== 'buffer') stream.setEncoding(encoding)
+      if (!bytes) process.nextTick(() => stream.destroy(error as Error))
+      return Object.assign(stream, { path: args[0], pending: false })
     },
   )
   syncBuiltinESMExports()
