@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
-import type { QueueWorker } from '../queue-worker/worker.js'
+import { deliveredContentLength, type QueueWorker } from '../queue-worker/worker.js'
 import type { DeadLetter } from '../queue-worker/calls.js'
 import { redactUrl } from '../logs/redact.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
@@ -87,8 +87,10 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
         }
         headers['x-call-id'] = callId
         const body = request.body as Buffer | undefined
-        // The caller's framing is dropped above; the stored call says how long its body is, as delivered.
-        headers['content-length'] = String(body?.length ?? 0)
+        // The caller's framing is dropped above. Framed here by the delivery rule, so the first
+        // delivery sends these headers as stored; retries, replays and triggers are framed again there.
+        const length = deliveredContentLength(request.method, body?.length ?? 0)
+        if (length !== undefined) headers['content-length'] = length
         await worker.submit({
           id: callId,
           function: deployment.name,

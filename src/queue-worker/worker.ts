@@ -90,6 +90,16 @@ function errorResult(err: unknown): InvokeResult {
 }
 
 /**
+ * The `Content-Length` a queued call of `length` bytes is delivered with, or none. The one
+ * rule: the gateway stores it at submit so a first delivery sends the stored headers as they
+ * are (no copy per call), and `deliveryHeaders` checks it on every delivery.
+ */
+export function deliveredContentLength(method: string, length: number): string | undefined {
+  // Go's client sends `Content-Length: 0` for an empty POST, PUT or PATCH only.
+  return length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH' ? String(length) : undefined
+}
+
+/**
  * The request headers a queued call is delivered with: its call id, and the `Content-Length`
  * of its bytes, as OpenFaaS's queue-worker (a Go HTTP client) sends one. The caller's framing
  * belonged to the submit hop and was dropped there. Every delivery (the first, retries, a
@@ -97,9 +107,7 @@ function errorResult(err: unknown): InvokeResult {
  */
 export function deliveryHeaders(call: QueuedCall, length: number): QueuedCall['headers'] {
   const given = call.headers
-  // Go's client sends `Content-Length: 0` for an empty POST, PUT or PATCH only.
-  const framed = length > 0 || call.method === 'POST' || call.method === 'PUT' || call.method === 'PATCH'
-  const contentLength = framed ? String(length) : undefined
+  const contentLength = deliveredContentLength(call.method, length)
   if (given['x-call-id'] === call.id && given['content-length'] === contentLength && given['transfer-encoding'] === undefined) return given
   const headers: QueuedCall['headers'] = { ...given, 'x-call-id': call.id }
   delete headers['transfer-encoding']

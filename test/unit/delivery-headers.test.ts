@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { QueuedCall } from '../../src/queue/types.js'
-import { deliveryHeaders } from '../../src/queue-worker/worker.js'
+import { deliveredContentLength, deliveryHeaders } from '../../src/queue-worker/worker.js'
 
 const call = (over: Partial<QueuedCall>): QueuedCall => ({ id: 'c-1', function: 'f', method: 'POST', path: '/', headers: {}, body: null, submittedAt: 0, ...over })
 
@@ -22,5 +22,16 @@ describe('delivery headers of a queued call', () => {
     expect(deliveryHeaders(call({ headers: { 'x-call-id': 'other' } }), 3)['x-call-id']).toBe('c-1')
     const ready = { 'x-call-id': 'c-1', 'content-length': '3' }
     expect(deliveryHeaders(call({ headers: ready }), 3)).toBe(ready)
+  })
+
+  it('reuses the headers the gateway stores at submit on the first delivery, for every method and length', () => {
+    for (const method of ['POST', 'PUT', 'PATCH', 'GET', 'DELETE']) {
+      for (const length of [0, 1, 4096]) {
+        const stored: QueuedCall['headers'] = { 'x-call-id': 'c-1' }
+        const framed = deliveredContentLength(method, length)
+        if (framed !== undefined) stored['content-length'] = framed
+        expect(deliveryHeaders(call({ method, headers: stored }), length)).toBe(stored)
+      }
+    }
   })
 })

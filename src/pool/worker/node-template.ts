@@ -112,9 +112,10 @@ function parseBody(input: CallInput): unknown {
   const { message } = input
   const headers = message.headers
   const bytes = message.body ?? new Uint8Array(0)
-  // The bytes decide: a queued call reaches us without the caller's framing headers (they
-  // belong to the hop that carried it). Framing still matters for an empty body, where
-  // body-parser tells `Content-Length: 0` (an empty string for text) from no body at all.
+  // The bytes decide: framing headers describe a hop, not the bytes handed over (a queued
+  // call carries the queue-worker's `Content-Length` of its stored bytes, not the caller's).
+  // Framing still matters for an empty body, where body-parser tells `Content-Length: 0`
+  // (an empty string for text) from no body at all.
   const hasBody = bytes.byteLength > 0 || headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && !Number.isNaN(Number(header(headers, 'content-length'))))
   const legacyEmpty = input.data.lang === 'node22' ? undefined : {}
   const type = (header(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
