@@ -222,8 +222,10 @@ export class QueueWorker {
       throw new FaasError('ERR_QUEUE_UNAVAILABLE', `dead letter ${id} could not be queued again (${(err as Error)?.message ?? String(err)}); it is kept, retry later\n`, { internal: 'gateway', headers: { 'Retry-After': '5' }, cause: err })
     }
     if (!queued) {
-      // Another instance replayed this very letter at the same time and queued it first.
+      // Queued already under this letter's dedupe id: another instance replaying it at the same
+      // time (which removes it), or an earlier replay whose removal failed (removed now).
       this.calls.restore(entry, prior)
+      await this.deadLetters.remove(letter).catch(() => false)
       throw noLetter(id)
     }
     this.counters.submitted++

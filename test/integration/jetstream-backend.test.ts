@@ -77,6 +77,20 @@ describe.skipIf(SKIP_NATS)('JetStream backend', () => {
     expect(await b.take('slow')).toBeUndefined()
   })
 
+  it('queues a call submitted by two instances under one dedupe id once, and says which submit queued it', async () => {
+    const queueName = `dedupe${++n}`
+    const a = await open({ queueName })
+    const b = await open({ queueName })
+    const call = sampleCall('tick', { id: 'tick-1', dedupeId: 'tick:1' })
+    expect(await a.submit(call)).toBe(true)
+    expect(await b.submit(call)).toBe(false)
+    const msg = await takeWithin(a, 'tick')
+    await msg.ack()
+    await sleep(500)
+    expect(await a.take('tick')).toBeUndefined()
+    expect(await b.take('tick')).toBeUndefined()
+  })
+
   it('shares one function between two instances: each call taken exactly once, both take some', async () => {
     const queueName = `share${++n}`
     const a = await open({ queueName })
