@@ -44,6 +44,12 @@ const MEMORY_SUFFIXES: Record<string, number> = {
 }
 
 /** Parses a Kubernetes memory quantity (`128Mi`, `1G`, `512000`) into bytes. */
+/** A whole number of at least `min` written as text (flags, environment variables), or undefined. */
+export function parseWhole(value: string, min: number): number | undefined {
+  const n = Number(value)
+  return value.trim() !== '' && Number.isInteger(n) && n >= min ? n : undefined
+}
+
 export function parseMemory(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? value : undefined
   if (typeof value !== 'string') return undefined

@@ -1,4 +1,5 @@
 /** The worker-thread settings of `faasdev up`: spare replicas and the machine's replica budget. */
+import { parseWhole } from '../config/units.js'
 
 /** parseArgs option definitions to spread into the `up` command's options. */
 export const POOL_FLAGS = {
@@ -18,8 +19,8 @@ export function poolSettings(flags: Partial<Record<keyof typeof POOL_FLAGS, stri
   const whole = (flag: keyof typeof POOL_FLAGS, min: number): number | undefined => {
     const v = flags[flag]
     if (v === undefined) return undefined
-    const n = Number(v)
-    if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new Error(`--${flag}: ${JSON.stringify(v)} is not a whole number of at least ${min}`)
+    const n = parseWhole(v, min)
+    if (n === undefined) throw new Error(`--${flag}: ${JSON.stringify(v)} is not a whole number of at least ${min}`)
     return n
   }
   const spareReplicas = whole('spare-replicas', 0)

@@ -3,7 +3,7 @@
  * OpenFaaS Pro queue-worker environment variables (`max_retry_attempts`, `initial_retry_wait`,
  * `max_retry_wait`, `retry_http_codes`), then the defaults.
  */
-import { parseDuration, parseMemory } from '../config/units.js'
+import { parseDuration, parseMemory, parseWhole } from '../config/units.js'
 import { parseCodes, type RetrySettings } from './retry.js'
 
 /** parseArgs option definitions to spread into the `up` command's options. */
@@ -37,8 +37,7 @@ export function asyncSettings(flags: Partial<Record<keyof typeof ASYNC_FLAGS, st
   }
   const whole = (p: [string, string] | undefined, min: number): number | undefined => {
     if (!p) return undefined
-    const n = Number(p[1])
-    return Number.isInteger(n) && n >= min ? n : bad(p[0], p[1], `a whole number ≥ ${min}`)
+    return parseWhole(p[1], min) ?? bad(p[0], p[1], `a whole number ≥ ${min}`)
   }
   const duration = (p: [string, string] | undefined): number | undefined => (p ? (parseDuration(p[1]) ?? bad(p[0], p[1], 'a duration (e.g. 500ms, 1s, 2m)')) : undefined)
 

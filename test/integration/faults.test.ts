@@ -29,6 +29,21 @@ functions:
 `
 const FAST_RETRY = { retry: { initialWaitMs: 50, maxWaitMs: 200 } }
 
+/** `reports` with one slot (`max_inflight: 1`), taken by a call sleeping `ms`. */
+async function oneSlotBusyFor(ms: number): Promise<{ rt: Runtime; busy: Promise<Response> }> {
+  const rt = await startRuntime(`
+functions:
+  reports:
+    lang: typescript
+    handler: @/slow
+    environment:
+      max_inflight: 1
+`)
+  const busy = fetch(`${rt.url}/function/reports?ms=${ms}`)
+  await waitFor(() => rt.stats().functions.reports?.inflight === 1, 10_000, 'the busy call')
+  return { rt, busy }
+}
+
 const order = (sku = 'tea'): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sku, quantity: 2 }) })
 
 async function inject(rt: Runtime, spec: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
@@ -214,17 +229,8 @@ describe('fault injection: each kind, sync', () => {
   })
 
   it('oom without limits.memory while every replica is busy: still a real OOM, and the replica count stays', async () => {
-    const rt = await startRuntime(`
-functions:
-  reports:
-    lang: typescript
-    handler: @/slow
-    environment:
-      max_inflight: 1
-`)
     // The only replica is busy: scaling must stop neither it nor the fault's replica.
-    const busy = fetch(`${rt.url}/function/reports?ms=3000`)
-    await waitFor(() => rt.stats().functions.reports?.inflight === 1, 10_000, 'the busy call')
+    const { rt, busy } = await oneSlotBusyFor(3000)
     await inject(rt, { function: 'reports', kind: 'oom' })
     const res = await fetch(`${rt.url}/function/reports`)
     expect(res.status).toBe(502)
@@ -253,16 +259,7 @@ functions:
 
 describe('fault injection: calls that do not go ahead, rollouts', () => {
   it('a call turned away with 429 does not spend a fault that needs a replica slot; the next call meets it', async () => {
-    const rt = await startRuntime(`
-functions:
-  reports:
-    lang: typescript
-    handler: @/slow
-    environment:
-      max_inflight: 1
-`)
-    const busy = fetch(`${rt.url}/function/reports?ms=1500`)
-    await waitFor(() => rt.stats().functions.reports?.inflight === 1, 10_000, 'the busy call')
+    const { rt, busy } = await oneSlotBusyFor(1500)
     const fault = (await (await inject(rt, { function: 'reports', kind: 'crash' })).json()) as { id: string }
     const turnedAway = await fetch(`${rt.url}/function/reports?ms=1`)
     expect(turnedAway.status).toBe(429)
