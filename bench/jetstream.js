@@ -8,6 +8,8 @@
 //   memory   the same faasdev run with the memory queue: what the HTTP, worker-thread and
 //            callback part costs without JetStream
 // Usage (after `npm run build`): node bench/jetstream.js [--messages N] [--runs N] [--body BYTES]
+//   [--only raw,backend,faasdev,memory] (the measures to run; default all four)
+//   BENCH_FAASDEV_FLAGS="--cpu-prof --cpu-prof-dir=DIR": node flags for the faasdev children
 // Only 127.0.0.1 is loaded; the nats-server is a child started here, with a temp store.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -103,7 +105,7 @@ async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r))
   const callback = `http://127.0.0.1:${receiver.address().port}/done`
   const stack = writeHelloStack({ min: 2, max: 2 })
-  const child = spawn(process.execPath, [join(HERE, '..', 'bin', 'faasdev.js'), 'up', '-f', stack, '--port', '0', '--no-watch', ...queueArgs], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_FAASDEV_FLAGS?.split(' ').filter(Boolean) ?? []), join(HERE, '..', 'bin', 'faasdev.js'), 'up', '-f', stack, '--port', '0', '--no-watch', ...queueArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const base = await new Promise((resolve, reject) => {
@@ -147,13 +149,15 @@ export async function run(options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-nats-'))
   const server = new NatsServer({ dataDir: dir, maxPayload: 16 * 1024 * 1024, log: () => undefined })
   await server.start()
+  const only = new Set(options.only ?? ['raw', 'backend', 'faasdev', 'memory'])
+  const measure = async (name, fn) => (only.has(name) ? fn() : NaN)
   const rates = { raw: [], backend: [], faasdev: [], memory: [] }
   try {
     for (let r = 0; r < runs; r++) {
-      rates.raw.push(await raw(server.url, n, body, r))
-      rates.backend.push(await backend(server.url, n, body, r))
-      rates.faasdev.push(await faasdev(server.url, n, body, r))
-      rates.memory.push(await faasdev(server.url, n, body, r, ['--queue', 'memory']))
+      rates.raw.push(await measure('raw', () => raw(server.url, n, body, r)))
+      rates.backend.push(await measure('backend', () => backend(server.url, n, body, r)))
+      rates.faasdev.push(await measure('faasdev', () => faasdev(server.url, n, body, r)))
+      rates.memory.push(await measure('memory', () => faasdev(server.url, n, body, r, ['--queue', 'memory'])))
       log(`run ${r + 1}: raw ${rates.raw[r].toFixed(0)}/s  backend ${rates.backend[r].toFixed(0)}/s  faasdev ${rates.faasdev[r].toFixed(0)}/s  faasdev (memory queue) ${rates.memory[r].toFixed(0)}/s`)
     }
   } finally {
@@ -178,7 +182,7 @@ export async function run(options = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { messages: { type: 'string', default: '5000' }, runs: { type: 'string', default: '3' }, body: { type: 'string', default: '1024' } } })
-  const result = await run({ messages: Number(values.messages), runs: Number(values.runs), bodyBytes: Number(values.body) })
+  const { values } = parseArgs({ options: { messages: { type: 'string', default: '5000' }, runs: { type: 'string', default: '3' }, body: { type: 'string', default: '1024' }, only: { type: 'string' } } })
+  const result = await run({ messages: Number(values.messages), runs: Number(values.runs), bodyBytes: Number(values.body), ...(values.only ? { only: values.only.split(',') } : {}) })
   console.log(JSON.stringify(result))
 }

@@ -21,8 +21,10 @@ export interface CallStatusStore {
    * that already took the call).
    */
   write(entry: CallEntry, ifAbsent?: boolean): void
-  /** Resolves once the call's latest transition is stored (or failed and was logged): before an ack. */
+  /** Sends the call's latest transition now and resolves once it is stored (or failed and was logged): before an ack. */
   settled(id: string): Promise<void>
+  /** Sends the call's latest transition now, not waiting for it to be stored. */
+  sendNow(id: string): void
   /** True while a transition of the call is not yet stored: the cached entry is the newest. */
   pending(id: string): boolean
   /** The stored status, or undefined when none is stored. */

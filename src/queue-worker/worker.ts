@@ -517,7 +517,7 @@ export class QueueWorker {
       await this.callback(call, record, result, seconds, attempt, settings)
       // The callback's outcome goes out at once too, ahead of the ack on the same connection, not waited for.
       this.track(record)
-      void this.statusStore?.settled(call.id)
+      this.statusStore?.sendNow(call.id)
     }
     await stored
     await msg.ack()

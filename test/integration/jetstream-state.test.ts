@@ -149,6 +149,56 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
     expect(a.unfinishedCalls).toEqual([])
   })
 
+  it('acknowledges a finished call only once the server has answered the write of its final status', { timeout: 60_000 }, async () => {
+    const { a, queueName } = await twoInstances()
+    const cb = await callbackServer()
+    // A connection of our own sees, in the order the server routes them: every status write
+    // (with its reply subject), the server's answers, the deliveries and the acknowledgements.
+    const { nc } = (await sideConnection(queueName)).client
+    const timeline: { kind: 'stored' | 'acked'; id: string; problem?: string }[] = []
+    const finalWrites = new Map<string, string>()
+    const deliveries = new Map<string, string>()
+    const subs = [
+      nc.subscribe(`$KV.OF_${queueName}_calls.>`, {
+        callback: (_err, m) => {
+          const record = m.json<{ callId: string; status: string }>()
+          if (m.reply && ['succeeded', 'failed', 'dead-lettered'].includes(record.status)) finalWrites.set(m.reply, record.callId)
+        },
+      }),
+      nc.subscribe('_INBOX.>', {
+        callback: (_err, m) => {
+          const id = finalWrites.get(m.subject)
+          if (id !== undefined) {
+            const answer = m.string()
+            timeline.push({ kind: 'stored', id, ...(answer.includes('"error"') || m.headers?.hasError ? { problem: answer || String(m.headers?.code) } : {}) })
+            return
+          }
+          const call = m.headers?.get('Faasdev-Call')
+          if (call && m.reply) deliveries.set(m.reply, (JSON.parse(call) as { id: string }).id)
+        },
+      }),
+      nc.subscribe(`$JS.ACK.OF_${queueName}.>`, {
+        callback: (_err, m) => {
+          if (m.string() === '+ACK') timeline.push({ kind: 'acked', id: deliveries.get(m.subject) ?? m.subject })
+        },
+      }),
+    ]
+    onTestFinished(() => subs.forEach((sub) => sub.unsubscribe()))
+    await nc.flush()
+    // With a callback and without one: without, nothing else comes between the final status and the ack.
+    const ids = Array.from({ length: 20 }, (_, i) => `acked-${i}`)
+    for (const [i, id] of ids.entries()) expect((await submit(a.url, 'work', { 'x-call-id': id, ...(i % 2 ? { 'x-callback-url': cb.url } : {}) })).status).toBe(202)
+    await waitFor(() => ids.every((id) => timeline.some((e) => e.kind === 'acked' && e.id === id)), 30_000, () => `every call acknowledged, saw ${JSON.stringify(timeline)}`)
+    expect(cb.received).toHaveLength(ids.length / 2)
+    for (const id of ids) {
+      const stored = timeline.findIndex((e) => e.kind === 'stored' && e.id === id)
+      const acked = timeline.findIndex((e) => e.kind === 'acked' && e.id === id)
+      expect(stored, `the final status of ${id} written with a reply subject and answered`).toBeGreaterThanOrEqual(0)
+      expect(timeline[stored]?.problem, `the final status of ${id} stored`).toBeUndefined()
+      expect(stored, `${id} acknowledged after its final status was stored`).toBeLessThan(acked)
+    }
+  })
+
   it('two instances replaying one dead letter at once submit it once', { timeout: 60_000 }, async () => {
     const { a, b, recovered } = await twoInstances()
     const cb = await callbackServer()
@@ -305,6 +355,43 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
       expect(info.config.max_age).toBe(3600_000 * 1e6)
       expect(info.config.max_msgs_per_subject).toBe(1)
       expect(logs.some((l) => l.includes(`stream KV_${sb.bucket} (call status) updated: max_age`))).toBe(true)
+    })
+
+    it('write transitions on the way without waiting, readable from another instance at once, a late guarded `queued` never overwriting them', async () => {
+      const queueName = `status${++n}`
+      const qa = await open(queueName)
+      const qb = await open(queueName)
+      const sa = new JetStreamCallStatus({ queue: qa, flushMs: 10, log: (l) => logs.push(l) })
+      const sb = new JetStreamCallStatus({ queue: qb, flushMs: 10, log: (l) => logs.push(l) })
+      await sa.start()
+      await sb.start()
+      onTestFinished(async () => {
+        await sa.close()
+        await sb.close()
+      })
+      const call = sampleCall('f', { id: 'call 2' })
+      const onA = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
+      onA.updatedAt = Date.now()
+      sa.write(onA, true)
+      // Gathered, then published without an answer: B reads it from the bucket.
+      await waitFor(async () => (await sb.read(call.id))?.status === 'queued', 5000, 'queued, read on B')
+      const onB = new CallEntry(call.id, call.function, call.submittedAt, call.callbackUrl)
+      onB.status = 'running'
+      onB.attempts = 1
+      onB.updatedAt = Date.now()
+      sb.write(onB)
+      await waitFor(async () => (await sa.read(call.id))?.status === 'running', 5000, 'running, read on A')
+      // A's submit of the same id again (a second `queued`, guarded), then an answered write on
+      // the same connection: once that is answered, the guarded one was handled before it.
+      sa.write(onA, true)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(sa.pending(call.id)).toBe(false)
+      const other = new CallEntry('other', 'f', Date.now(), undefined)
+      sa.write(other)
+      await sa.settled('other')
+      expect(await sb.read(call.id)).toMatchObject({ status: 'running', attempts: 1 })
+      expect(await sb.read('other')).toMatchObject({ status: 'queued' })
+      expect(logs.filter((l) => l.includes('cannot store the status'))).toEqual([])
     })
 
     it('adopt a work stream made with other changeable settings, and refuse one whose retention cannot change, saying what to do', async () => {
