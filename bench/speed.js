@@ -9,11 +9,11 @@
 //    (`--max-replicas-total 100`) and with a budget of 2, loaded A B C D D C B A so machine
 //    load hits all alike.
 // Load only ever targets 127.0.0.1.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fmt, percentile, slice, startServer, summarize, verdict, writeHelloStack } from './lib.js'
+import { fmt, percentile, projectDir, slice, startServer, summarize, verdict, writeHelloStack } from './lib.js'
 
 const { createRuntime } = await import(process.env.BENCH_DIST ?? '../dist/index.js')
 
@@ -64,7 +64,7 @@ async function coldStarts(starts) {
 
 /** 2. Save → first answer of the new version, `replicas` replicas under `loops` loops of calls. */
 async function reloads(replicas, saves, loops) {
-  const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-speed-'))
+  const dir = projectDir('faasdev-bench-speed-')
   mkdirSync(join(dir, 'hello'))
   const file = join(dir, 'hello', 'handler.ts')
   const handler = (v) => `export default function handle(): string {\n  return ${JSON.stringify(v)}\n}\n`
