@@ -1,7 +1,7 @@
 // Entry of `npm run bench` (after `npm run build`): runs every benchmark suite in turn.
 //   node bench/run.js [--suites core,async,jetstream,speed] [--runs N] [--duration S] [--json FILE]
 //                     [--only throughput,latency,cold,rss,hop]   (which core benchmarks)
-//                     [--only cold,reload,scaling]               (which speed benchmarks)
+//                     [--only cold,reload,scaling]                (which speed benchmarks)
 // Load runs are bounded in time and only ever target 127.0.0.1.
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'

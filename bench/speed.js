@@ -142,24 +142,22 @@ async function scaling(durationS) {
 
 export async function run({ runs = 3, durationS = 5, only = [], log = console.log } = {}) {
   const results = { cold: [], reload20: [], reload1: [], scaling: [] }
-  // `--only cold,reload,scaling` picks parts (the core suite's names are ignored here).
-  const parts = only.filter((p) => ['cold', 'reload', 'scaling'].includes(p))
-  const want = (part) => parts.length === 0 || parts.includes(part)
+  const wanted = (name) => only.length === 0 || only.includes(name)
   for (let r = 1; r <= runs; r++) {
     log(`-- run ${r} (load average ${load()})`)
-    if (want('cold')) {
+    if (wanted('cold')) {
       const cold = await coldStarts(10)
       results.cold.push(cold)
       log(`cold start from zero, first answer: with a spare p50 ${fmt(cold.spare.p50, 1)} ms (p95 ${fmt(cold.spare.p95, 1)}), without p50 ${fmt(cold.none.p50, 1)} ms (p95 ${fmt(cold.none.p95, 1)}), ${cold.spare.n} each → ratio ${fmt(cold.spare.p50 / cold.none.p50)} (target p50 ≤ 20 ms: ${verdict(cold.spare.p50 <= 20)})`)
     }
-    if (want('reload')) {
+    if (wanted('reload')) {
       const r20 = await reloads(20, 6, 4)
       const r1 = await reloads(1, 6, 4)
       results.reload20.push(r20)
       results.reload1.push(r1)
       log(`save → first answer of the new version under 4 loops: 20 replicas p50 ${fmt(r20.p50, 0)} ms (p95 ${fmt(r20.p95, 0)}, max ${fmt(r20.max, 0)}), 1 replica p50 ${fmt(r1.p50, 0)} ms (p95 ${fmt(r1.p95, 0)}) → ratio ${fmt(r20.p50 / r1.p50)}; failed calls ${r20.failed + r1.failed} of ${r20.served + r1.served + r20.failed + r1.failed} (targets p50 ≤ 150 / ≤ 70 ms: ${verdict(r20.p50 <= 150)} / ${verdict(r1.p50 <= 70)})`)
     }
-    if (want('scaling')) {
+    if (wanted('scaling')) {
       const sc = await scaling(durationS * 2)
       results.scaling.push(sc)
       log(`4 loops, req/s: default labels ${fmt(sc.defaults.rps, 0)} (replicas ${sc.replicas.defaults}), max 1 ${fmt(sc.max1.rps, 0)} (${sc.replicas.max1}), --scale-always ${fmt(sc.always.rps, 0)} (${sc.replicas.always}), budget 2 ${fmt(sc.budget2.rps, 0)} (${sc.replicas.budget2}) → ÷ max 1: default ${fmt(sc.defaults.rps / sc.max1.rps)}, --scale-always ${fmt(sc.always.rps / sc.max1.rps)}, budget 2 ${fmt(sc.budget2.rps / sc.max1.rps)} (target ≥ 1: ${verdict(sc.defaults.rps >= sc.max1.rps)})`)
