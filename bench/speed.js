@@ -5,9 +5,9 @@
 // 2. save → first answer of the new version at 20 replicas under 4 loops of calls, and the
 //    same at 1 replica (the baseline, same run): a poller calls every 2 ms until the new body.
 // 3. 4 loops (autocannon, 4 connections) against default labels (autoscaling on, the default
-//    machine budget) vs `com.openfaas.scale.max: 1`, and default labels without a budget
-//    (`--max-replicas-total 100`) and with a budget of 2, loaded A B C D D C B A so machine
-//    load hits all alike.
+//    machine budget) vs `com.openfaas.scale.max: 1`, and default labels with `--scale-always`
+//    (every replica the labels ask for, as before the autoscaler judged whether they help) and
+//    with a budget of 2, loaded A B C D D C B A so machine load hits all alike.
 // Load only ever targets 127.0.0.1.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -120,15 +120,15 @@ async function scaling(durationS) {
   const servers = {
     max1: await startServer('labels', ['{"max":1}']),
     defaults: await startServer('labels', ['{}']),
-    nobudget: await startServer('labels', ['{}', '100']),
+    always: await startServer('labels', ['{}', '', 'always']),
     budget2: await startServer('labels', ['{}', '2']),
   }
-  const out = { max1: [], defaults: [], nobudget: [], budget2: [] }
+  const out = { max1: [], defaults: [], always: [], budget2: [] }
   try {
     // Long enough for the autoscaler (rps over 5 s) to reach its count.
     for (const s of Object.values(servers)) await slice(s.url, { connections: 4, durationS: 6 })
     const half = durationS / 2
-    for (const key of ['max1', 'defaults', 'nobudget', 'budget2', 'budget2', 'nobudget', 'defaults', 'max1']) out[key].push(await slice(servers[key].url, { connections: 4, durationS: half, server: servers[key] }))
+    for (const key of ['max1', 'defaults', 'always', 'budget2', 'budget2', 'always', 'defaults', 'max1']) out[key].push(await slice(servers[key].url, { connections: 4, durationS: half, server: servers[key] }))
     const replicas = {}
     for (const [key, s] of Object.entries(servers)) {
       const status = await (await fetch(s.url.replace('/function/', '/system/function/'))).json()
@@ -160,7 +160,7 @@ export async function run({ runs = 3, durationS = 5, only = [], log = console.lo
     if (wanted('scaling')) {
       const sc = await scaling(durationS * 2)
       results.scaling.push(sc)
-      log(`4 loops, req/s: default labels ${fmt(sc.defaults.rps, 0)} (replicas ${sc.replicas.defaults}), max 1 ${fmt(sc.max1.rps, 0)} (${sc.replicas.max1}), no budget ${fmt(sc.nobudget.rps, 0)} (${sc.replicas.nobudget}), budget 2 ${fmt(sc.budget2.rps, 0)} (${sc.replicas.budget2}) → ÷ max 1: default ${fmt(sc.defaults.rps / sc.max1.rps)}, no budget ${fmt(sc.nobudget.rps / sc.max1.rps)}, budget 2 ${fmt(sc.budget2.rps / sc.max1.rps)} (target ≥ 1: ${verdict(sc.defaults.rps >= sc.max1.rps)})`)
+      log(`4 loops, req/s: default labels ${fmt(sc.defaults.rps, 0)} (replicas ${sc.replicas.defaults}), max 1 ${fmt(sc.max1.rps, 0)} (${sc.replicas.max1}), --scale-always ${fmt(sc.always.rps, 0)} (${sc.replicas.always}), budget 2 ${fmt(sc.budget2.rps, 0)} (${sc.replicas.budget2}) → ÷ max 1: default ${fmt(sc.defaults.rps / sc.max1.rps)}, --scale-always ${fmt(sc.always.rps / sc.max1.rps)}, budget 2 ${fmt(sc.budget2.rps / sc.max1.rps)} (target ≥ 1: ${verdict(sc.defaults.rps >= sc.max1.rps)})`)
     }
   }
   log(`(load average after ${load()})`)
