@@ -34,15 +34,17 @@ if (mode === 'bare') {
   close = () => rt.close().then(() => rmSync(dirname(stack), { recursive: true, force: true }))
   process.stdout.write(`URL ${rt.url}/function/hello\n`)
 } else if (mode === 'labels') {
-  // Autoscaling on, with the given com.openfaas.scale.* labels (JSON) and optionally a replica budget.
+  // Autoscaling on, with the given com.openfaas.scale.* labels (JSON), optionally a replica
+  // budget, and `always` to scale to what the labels ask even where it does not help.
   const stack = writeHelloStack(JSON.parse(process.argv[3] ?? '{}'))
-  const budget = Number(process.argv[4] ?? NaN)
-  const rt = await createRuntime({ stack, port: 0, host: '127.0.0.1', watch: false, log: () => undefined, ...(Number.isFinite(budget) ? { maxReplicasTotal: budget } : {}) })
+  const budget = Number(process.argv[4] || NaN)
+  const always = process.argv[5] === 'always'
+  const rt = await createRuntime({ stack, port: 0, host: '127.0.0.1', watch: false, log: () => undefined, ...(Number.isFinite(budget) ? { maxReplicasTotal: budget } : {}), ...(always ? { scaleAlways: true } : {}) })
   await rt.start()
   close = () => rt.close().then(() => rmSync(dirname(stack), { recursive: true, force: true }))
   process.stdout.write(`URL ${rt.url}/function/hello\n`)
 } else {
-  process.stderr.write(`usage: lib-server.js bare|gateway [replicas] [string|response] | labels JSON [budget]\n`)
+  process.stderr.write(`usage: lib-server.js bare|gateway [replicas] [string|response] | labels JSON [budget] [always]\n`)
   process.exit(2)
 }
 

@@ -1,6 +1,7 @@
 // Entry of `npm run bench` (after `npm run build`): runs every benchmark suite in turn.
 //   node bench/run.js [--suites core,async,jetstream,speed] [--runs N] [--duration S] [--json FILE]
 //                     [--only throughput,latency,cold,rss,hop]   (which core benchmarks)
+//                     [--only cold,reload,scaling]                (which speed benchmarks)
 // Load runs are bounded in time and only ever target 127.0.0.1.
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -29,7 +30,7 @@ const allSuites = {
   core: (o) => runCore(o),
   async: (o) => import('./async.js').then((m) => m.run({ runs: o.runs, log: o.log })),
   jetstream: (o) => import('./jetstream.js').then((m) => m.run({ runs: o.runs, log: o.log })),
-  speed: (o) => import('./speed.js').then((m) => m.run({ runs: o.runs, durationS: o.durationS, log: o.log })),
+  speed: (o) => import('./speed.js').then((m) => m.run({ runs: o.runs, durationS: o.durationS, only: o.only, log: o.log })),
 }
 const wanted = values.suites ? values.suites.split(',').map((s) => s.trim()) : Object.keys(allSuites)
 const suites = Object.fromEntries(Object.entries(allSuites).filter(([name]) => wanted.includes(name)))

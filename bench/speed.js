@@ -5,15 +5,15 @@
 // 2. save → first answer of the new version at 20 replicas under 4 loops of calls, and the
 //    same at 1 replica (the baseline, same run): a poller calls every 2 ms until the new body.
 // 3. 4 loops (autocannon, 4 connections) against default labels (autoscaling on, the default
-//    machine budget) vs `com.openfaas.scale.max: 1`, and default labels without a budget
-//    (`--max-replicas-total 100`) and with a budget of 2, loaded A B C D D C B A so machine
-//    load hits all alike.
+//    machine budget) vs `com.openfaas.scale.max: 1`, and default labels with `--scale-always`
+//    (every replica the labels ask for, as before the autoscaler judged whether they help) and
+//    with a budget of 2, loaded A B C D D C B A so machine load hits all alike.
 // Load only ever targets 127.0.0.1.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fmt, percentile, slice, startServer, summarize, verdict, writeHelloStack } from './lib.js'
+import { fmt, percentile, projectDir, slice, startServer, summarize, verdict, writeHelloStack } from './lib.js'
 
 const { createRuntime } = await import(process.env.BENCH_DIST ?? '../dist/index.js')
 
@@ -64,7 +64,7 @@ async function coldStarts(starts) {
 
 /** 2. Save → first answer of the new version, `replicas` replicas under `loops` loops of calls. */
 async function reloads(replicas, saves, loops) {
-  const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-speed-'))
+  const dir = projectDir('faasdev-bench-speed-')
   mkdirSync(join(dir, 'hello'))
   const file = join(dir, 'hello', 'handler.ts')
   const handler = (v) => `export default function handle(): string {\n  return ${JSON.stringify(v)}\n}\n`
@@ -120,15 +120,15 @@ async function scaling(durationS) {
   const servers = {
     max1: await startServer('labels', ['{"max":1}']),
     defaults: await startServer('labels', ['{}']),
-    nobudget: await startServer('labels', ['{}', '100']),
+    always: await startServer('labels', ['{}', '', 'always']),
     budget2: await startServer('labels', ['{}', '2']),
   }
-  const out = { max1: [], defaults: [], nobudget: [], budget2: [] }
+  const out = { max1: [], defaults: [], always: [], budget2: [] }
   try {
     // Long enough for the autoscaler (rps over 5 s) to reach its count.
     for (const s of Object.values(servers)) await slice(s.url, { connections: 4, durationS: 6 })
     const half = durationS / 2
-    for (const key of ['max1', 'defaults', 'nobudget', 'budget2', 'budget2', 'nobudget', 'defaults', 'max1']) out[key].push(await slice(servers[key].url, { connections: 4, durationS: half, server: servers[key] }))
+    for (const key of ['max1', 'defaults', 'always', 'budget2', 'budget2', 'always', 'defaults', 'max1']) out[key].push(await slice(servers[key].url, { connections: 4, durationS: half, server: servers[key] }))
     const replicas = {}
     for (const [key, s] of Object.entries(servers)) {
       const status = await (await fetch(s.url.replace('/function/', '/system/function/'))).json()
@@ -140,21 +140,28 @@ async function scaling(durationS) {
   }
 }
 
-export async function run({ runs = 3, durationS = 5, log = console.log } = {}) {
+export async function run({ runs = 3, durationS = 5, only = [], log = console.log } = {}) {
   const results = { cold: [], reload20: [], reload1: [], scaling: [] }
+  const wanted = (name) => only.length === 0 || only.includes(name)
   for (let r = 1; r <= runs; r++) {
     log(`-- run ${r} (load average ${load()})`)
-    const cold = await coldStarts(10)
-    results.cold.push(cold)
-    log(`cold start from zero, first answer: with a spare p50 ${fmt(cold.spare.p50, 1)} ms (p95 ${fmt(cold.spare.p95, 1)}), without p50 ${fmt(cold.none.p50, 1)} ms (p95 ${fmt(cold.none.p95, 1)}), ${cold.spare.n} each → ratio ${fmt(cold.spare.p50 / cold.none.p50)} (target p50 ≤ 20 ms: ${verdict(cold.spare.p50 <= 20)})`)
-    const r20 = await reloads(20, 6, 4)
-    const r1 = await reloads(1, 6, 4)
-    results.reload20.push(r20)
-    results.reload1.push(r1)
-    log(`save → first answer of the new version under 4 loops: 20 replicas p50 ${fmt(r20.p50, 0)} ms (p95 ${fmt(r20.p95, 0)}, max ${fmt(r20.max, 0)}), 1 replica p50 ${fmt(r1.p50, 0)} ms (p95 ${fmt(r1.p95, 0)}) → ratio ${fmt(r20.p50 / r1.p50)}; failed calls ${r20.failed + r1.failed} of ${r20.served + r1.served + r20.failed + r1.failed} (targets p50 ≤ 150 / ≤ 70 ms: ${verdict(r20.p50 <= 150)} / ${verdict(r1.p50 <= 70)})`)
-    const sc = await scaling(durationS * 2)
-    results.scaling.push(sc)
-    log(`4 loops, req/s: default labels ${fmt(sc.defaults.rps, 0)} (replicas ${sc.replicas.defaults}), max 1 ${fmt(sc.max1.rps, 0)} (${sc.replicas.max1}), no budget ${fmt(sc.nobudget.rps, 0)} (${sc.replicas.nobudget}), budget 2 ${fmt(sc.budget2.rps, 0)} (${sc.replicas.budget2}) → ÷ max 1: default ${fmt(sc.defaults.rps / sc.max1.rps)}, no budget ${fmt(sc.nobudget.rps / sc.max1.rps)}, budget 2 ${fmt(sc.budget2.rps / sc.max1.rps)} (target ≥ 1: ${verdict(sc.defaults.rps >= sc.max1.rps)})`)
+    if (wanted('cold')) {
+      const cold = await coldStarts(10)
+      results.cold.push(cold)
+      log(`cold start from zero, first answer: with a spare p50 ${fmt(cold.spare.p50, 1)} ms (p95 ${fmt(cold.spare.p95, 1)}), without p50 ${fmt(cold.none.p50, 1)} ms (p95 ${fmt(cold.none.p95, 1)}), ${cold.spare.n} each → ratio ${fmt(cold.spare.p50 / cold.none.p50)} (target p50 ≤ 20 ms: ${verdict(cold.spare.p50 <= 20)})`)
+    }
+    if (wanted('reload')) {
+      const r20 = await reloads(20, 6, 4)
+      const r1 = await reloads(1, 6, 4)
+      results.reload20.push(r20)
+      results.reload1.push(r1)
+      log(`save → first answer of the new version under 4 loops: 20 replicas p50 ${fmt(r20.p50, 0)} ms (p95 ${fmt(r20.p95, 0)}, max ${fmt(r20.max, 0)}), 1 replica p50 ${fmt(r1.p50, 0)} ms (p95 ${fmt(r1.p95, 0)}) → ratio ${fmt(r20.p50 / r1.p50)}; failed calls ${r20.failed + r1.failed} of ${r20.served + r1.served + r20.failed + r1.failed} (targets p50 ≤ 150 / ≤ 70 ms: ${verdict(r20.p50 <= 150)} / ${verdict(r1.p50 <= 70)})`)
+    }
+    if (wanted('scaling')) {
+      const sc = await scaling(durationS * 2)
+      results.scaling.push(sc)
+      log(`4 loops, req/s: default labels ${fmt(sc.defaults.rps, 0)} (replicas ${sc.replicas.defaults}), max 1 ${fmt(sc.max1.rps, 0)} (${sc.replicas.max1}), --scale-always ${fmt(sc.always.rps, 0)} (${sc.replicas.always}), budget 2 ${fmt(sc.budget2.rps, 0)} (${sc.replicas.budget2}) → ÷ max 1: default ${fmt(sc.defaults.rps / sc.max1.rps)}, --scale-always ${fmt(sc.always.rps / sc.max1.rps)}, budget 2 ${fmt(sc.budget2.rps / sc.max1.rps)} (target ≥ 1: ${verdict(sc.defaults.rps >= sc.max1.rps)})`)
+    }
   }
   log(`(load average after ${load()})`)
   return results

@@ -100,6 +100,13 @@ export interface RuntimeOptions {
   spareReplicas?: number
   /** Worker threads for all functions together (`--max-replicas-total`): replicas above a function's `max(1, min)` start only within it. @default the functions' floors plus 8 per core (at most one per 128 MiB of half the memory, at least 2) */
   maxReplicasTotal?: number
+  /**
+   * Scale a function without `max_inflight` to what its labels ask even when more threads
+   * would not serve it faster (`--scale-always`). By default the autoscaler adds such replicas
+   * only while the ones running keep their event loops busy and this process leaves a core idle.
+   * @default false
+   */
+  scaleAlways?: boolean
 }
 
 export interface FunctionSummary {
@@ -264,6 +271,7 @@ export class Runtime {
       router: this.router,
       intervalMs: options.autoscaleIntervalMs ?? 1000,
       log: this.log,
+      ...(options.scaleAlways ? { scaleAlways: true } : {}),
       // Async messages waiting for a slot are demand the replicas cannot show yet.
       queueDemand: (name) => {
         const s = this.queue.stats(name)

@@ -1,7 +1,8 @@
 import type { ScaleType } from '../config/stack.js'
 import type { Deployment } from '../pool/deployment.js'
 import type { Router } from '../router/router.js'
-import { currentLoad, decide, initialState, type PolicyState } from './policy.js'
+import { headroom, ProcessCpu } from './headroom.js'
+import { currentLoad, decide, describeLoad, initialState, type PolicyState } from './policy.js'
 
 export interface AutoscalerOptions {
   router: Router
@@ -21,6 +22,12 @@ export interface AutoscalerOptions {
   queueDemand?: (name: string) => number
   /** Where scaling decisions and cold starts are logged. @default stderr */
   log?: (line: string) => void
+  /**
+   * Scale to what the labels ask even when more threads would not serve a function faster
+   * (see `headroom()`): OpenFaaS's behaviour on a cluster, where each replica has its own CPU.
+   * @default false
+   */
+  scaleAlways?: boolean
 }
 
 /** One function's autoscaling numbers, read by `/metrics` and the UI. */
@@ -42,6 +49,8 @@ export interface ScaleSnapshot {
   lastDecision?: string
   /** The last cold start: from the first held call (or wake-up) to the first ready replica. */
   lastColdStartMs?: number
+  /** The load asks for more replicas than are worth running: how many, and why not. */
+  held?: { wanted: number; why: string }
 }
 
 interface Tracked {
@@ -71,6 +80,9 @@ export class Autoscaler {
   private soonAfterRun = false
   private closed = false
   private closing: Promise<void> | undefined
+  private readonly cpu = new ProcessCpu()
+  /** Idle cores not yet promised to a function during the current tick. */
+  private idleCores = 0
   /** Replaceable after construction: the queue-worker may be built after the autoscaler. */
   queueDemand: ((name: string) => number) | undefined
 
@@ -138,8 +150,11 @@ export class Autoscaler {
     const { router } = this.options
     const deployments = [...router.deployments.values()].filter((d) => !d.closed)
     for (const name of this.tracked.keys()) if (!router.deployments.has(name)) this.tracked.delete(name)
-    // Event-loop utilisation is measured inside each replica since its previous ping.
-    await Promise.all(deployments.filter((d) => d.spec.scale.type === 'cpu').map((d) => d.sample()))
+    // Event-loop utilisation is measured inside each replica since its previous ping: for cpu
+    // scaling, and to tell whether more replicas of a function without max_inflight would help.
+    const sampled = deployments.filter((d) => d.spec.scale.type === 'cpu' || (!this.options.scaleAlways && d.spec.watchdog.maxInflight === 0))
+    await Promise.all(sampled.map((d) => d.sample()))
+    this.idleCores = this.cpu.idle()
     for (const d of deployments) {
       if (this.closed) return
       this.step(d, now)
@@ -161,8 +176,20 @@ export class Autoscaler {
     const startedSinceTick = t.started > t.seenStarted
     t.seenStarted = t.started
     const demand = s.waiting > 0 || queued > 0
-    const decision = decide(d.name, scale, { now, current: d.desired, load, active: startedSinceTick || s.inflight > 0 || demand, demand }, t.state)
+    const useful = this.options.scaleAlways
+      ? undefined
+      : headroom({ maxInflight: s.maxInflight, ready: s.ready, starting: Math.max(0, s.replicas - s.ready), utilisation: s.utilisation, idleCores: this.idleCores })
+    const decision = decide(d.name, scale, { now, current: d.desired, load, active: startedSinceTick || s.inflight > 0 || demand, demand, ...(useful ? { useful } : {}) }, t.state)
     t.state = decision.state
+    // The cores a function grows into are not there for the next one in the same tick.
+    if (decision.replicas > s.ready) this.idleCores = Math.max(0, this.idleCores - (decision.replicas - s.ready))
+    const wasHeld = t.snapshot.held
+    if (decision.held) t.snapshot.held = decision.held
+    else delete t.snapshot.held
+    d.scaleHold = decision.held
+    // Once per stretch of holding back, not every tick it lasts.
+    if (decision.held && !wasHeld && decision.replicas === d.desired)
+      this.log(`${d.name}: held at ${decision.replicas} of ${decision.held.wanted} replicas (${describeLoad(scale, load)}; ${decision.held.why})`)
     Object.assign(t.snapshot, {
       type: scale.type,
       target: scale.target,

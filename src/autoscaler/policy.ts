@@ -1,5 +1,6 @@
 import type { ScaleSpec, ScaleType } from '../config/stack.js'
 import { formatDuration } from '../config/units.js'
+import type { Headroom } from './headroom.js'
 
 /**
  * The autoscaling policy: plain data in, plain data out, no clock and no I/O, so every rule
@@ -50,6 +51,8 @@ export interface Observation {
   active: boolean
   /** Work that needs a replica to exist: sync calls held for a cold start or async messages waiting. */
   demand: boolean
+  /** The most replicas worth running now (see `headroom()`); undefined: the labels alone decide. */
+  useful?: Headroom
 }
 
 /** What the policy remembers between ticks for one function. */
@@ -69,6 +72,8 @@ export interface Decision {
   recommendation: number
   /** Why, for the log line: `pause: 1 → 4 replicas (capacity 15.0 / target 4 × 0.90)`. */
   reason: string
+  /** Set when the load asks for more replicas than are worth running: how many, and why not. */
+  held?: { wanted: number; why: string }
   state: PolicyState
 }
 
@@ -105,12 +110,21 @@ export function decide(name: string, scale: ScaleSpec, obs: Observation, prev: P
   }
   const recommendation = recommend(scale, load)
   const loadText = describeLoad(scale, load)
-  const result = (replicas: number, why: string): Decision => ({
+  const result = (replicas: number, why: string, held?: Decision['held']): Decision => ({
     replicas,
     recommendation,
     reason: replicas === current ? why : `${name}: ${current} → ${replicas} replicas (${why})`,
+    ...(held ? { held } : {}),
     state: { recent, lastActiveAt, lastSet: replicas },
   })
+  // Up to what the load asks, but not past what is worth running (never below the floor or
+  // the count already running: the gate holds growth back, it does not scale down).
+  const up = (wanted: number, why: string): Decision => {
+    const useful = obs.useful
+    if (!useful || wanted <= Math.max(current, useful.replicas)) return result(wanted, why)
+    const to = Math.max(floor, current, useful.replicas)
+    return result(to, `${why}, held at ${to}: ${useful.why}`, { wanted, why: useful.why })
+  }
 
   if (scale.zero && !active && now - lastActiveAt >= scale.zeroDurationMs) {
     // The window must not hold a scale-from-zero back later, nor keep replicas up now.
@@ -123,12 +137,12 @@ export function decide(name: string, scale: ScaleSpec, obs: Observation, prev: P
     // at zero starts a replica by itself; async messages need this).
     if (!demand) return result(0, 'idle at zero')
     recent.push({ at: now, replicas: recommendation })
-    return result(scale.min === scale.max ? floor : recommendation, `${loadText}, scale from zero`)
+    return scale.min === scale.max ? result(floor, `${loadText}, scale from zero`) : up(recommendation, `${loadText}, scale from zero`)
   }
   if (scale.min === scale.max) return result(current, 'autoscaling off (min == max)')
 
   recent.push({ at: now, replicas: recommendation })
-  if (recommendation >= current) return result(recommendation, loadText)
+  if (recommendation >= current) return up(recommendation, loadText)
   const held = Math.min(current, Math.max(...recent.map((r) => r.replicas)))
   if (held === current) return result(current, `${loadText}, down held for ${formatDuration(scale.downWindowMs)}`)
   return result(held, `${loadText}, lower for ${formatDuration(scale.downWindowMs)}`)

@@ -27,6 +27,8 @@ interface FunctionStatus {
   buildError?: string
   /** Desired replicas the machine budget keeps from starting, and that budget. */
   heldBack?: { replicas: number; replicaBudget: number }
+  /** The load asks for `wanted` replicas; the autoscaler adds no more, for `why`. */
+  scaleHold?: { wanted: number; why: string }
 }
 
 // Set by the gateway on functions it lists but does not run as written.
@@ -102,6 +104,7 @@ export async function describe(ctx: ClientContext, name: string): Promise<void> 
   if (triggers?.nextRun) lines.push(['Next run', triggers.nextRun])
   if (f.createdAt) lines.push(['Created', f.createdAt])
   if (f.heldBack) lines.push(['Held back', `${f.heldBack.replicas} replica(s), by the machine budget of ${f.heldBack.replicaBudget} worker threads across all functions (--max-replicas-total)`])
+  if (f.scaleHold) lines.push(['Scale held', `at ${f.replicas ?? 0} of the ${f.scaleHold.wanted} replicas the load asks for: ${f.scaleHold.why} (--scale-always scales anyway)`])
   if (f.buildError) lines.push(['Build error', indent(f.buildError)])
   if (f.lastError) lines.push(['Last error', indent(`${f.lastError.at}: ${f.lastError.message.includes(f.lastError.replica) ? '' : `${f.lastError.replica}: `}${f.lastError.message}`)])
   if (faults.length > 0) lines.push(['Faults', faults.map((x) => `\n  ${x.id}: ${describeFault(x)}`).join('')])

@@ -44,6 +44,7 @@ export function functionStatus(d: Deployment, invocationCount?: number): Record<
   if (s.desired) out.replicas = s.desired
   if (s.ready) out.availableReplicas = s.ready
   if (s.heldBack) out.heldBack = { replicas: s.heldBack, replicaBudget: d.replicaBudget }
+  if (s.scaleHold) out.scaleHold = s.scaleHold
   if (invocationCount) out.invocationCount = invocationCount
   if (d.lastError) out.lastError = { ...d.lastError, at: d.lastError.at.toISOString() }
   if (d.buildError) out.buildError = d.buildError

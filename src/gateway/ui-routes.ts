@@ -40,6 +40,8 @@ export interface UiFunction {
   maxInflight?: number
   /** Desired replicas the machine budget (`--max-replicas-total`) keeps from starting. */
   heldBack?: number
+  /** Replicas the load asks for that the autoscaler holds back, and why. */
+  scaleHold?: { wanted: number; why: string }
   callsPerSec: number
   throttledPerSec: number
   errorRate: number
@@ -140,6 +142,7 @@ export function uiSnapshot(options: UiOptions, nowMs = Date.now()): UiSnapshot {
       inflight: s.inflight + s.waiting,
       ...(s.maxInflight ? { maxInflight: s.maxInflight } : {}),
       ...(s.heldBack ? { heldBack: s.heldBack } : {}),
+      ...(s.scaleHold ? { scaleHold: s.scaleHold } : {}),
       ...(triggers ? { triggers } : {}),
     })
   }

@@ -37,6 +37,8 @@ export interface DeploymentStats {
   maxInflight: number
   /** Desired replicas not started because of the machine budget (`--max-replicas-total`). */
   heldBack?: number
+  /** Replicas the load asks for that the autoscaler does not add, since they would not serve faster. */
+  scaleHold?: { wanted: number; why: string }
   lastError?: string
 }
 
@@ -76,6 +78,8 @@ export class Deployment extends EventEmitter implements BudgetMember {
   lastError: ReplicaError | undefined
   /** Why the latest edit of this function's code could not be built; the previous version keeps serving. */
   buildError: string | undefined
+  /** Set by the autoscaler while it holds replicas back that would not serve this function faster. */
+  scaleHold: { wanted: number; why: string } | undefined
   /** The first replica of a version being deployed: no call reaches it until it is ready. */
   private staging: Replica[] = []
   /**
@@ -354,6 +358,7 @@ export class Deployment extends EventEmitter implements BudgetMember {
       maxInflight: this.spec.watchdog.maxInflight,
     }
     if (this.heldBack > 0) stats.heldBack = this.heldBack
+    if (this.scaleHold) stats.scaleHold = this.scaleHold
     if (this.lastError) stats.lastError = this.lastError.message
     return stats
   }

@@ -11,12 +11,24 @@ const BOOTSTRAP = `
 process.setSourceMapsEnabled(true)
 const { parentPort } = require('node:worker_threads')
 const warm = async () => {
-  const req = new Request('http://localhost/', { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } })
-  await req.text()
+  const req = new Request('http://localhost/p?q=1', { method: 'POST', body: new Uint8Array(1), headers: { 'content-type': 'text/plain' } })
+  // A Request copied from one with a body (streams piped through a TransformStream): what the
+  // fetch-style adapter checks once when its module loads.
+  const copy = new Request(req)
+  copy.headers.get('content-type')
+  void copy.url
+  void req.signal
+  await copy.text()
   await new Response(new Uint8Array(1), { headers: new Headers([['x', 'y']]) }).arrayBuffer()
+  await new Response('x').text()
   new AbortController().abort()
   new TextEncoder().encode('x')
-  for (const m of ['node:fs', 'node:fs/promises', 'node:module', 'node:os', 'node:path', 'node:url', 'node:perf_hooks', 'node:stream', 'node:events']) require(m)
+  void new URL('http://localhost:1/').origin
+  const builtins = ['node:fs', 'node:fs/promises', 'node:module', 'node:os', 'node:path', 'node:url', 'node:perf_hooks', 'node:stream', 'node:events', 'node:worker_threads']
+  for (const m of builtins) require(m)
+  // fs loads its streams lazily; the ES module facades read every export, so they load them.
+  void require('node:fs').ReadStream
+  await Promise.all(builtins.map((m) => import(m)))
   await import('data:text/javascript,export default 1')
 }
 warm().then(() => {
@@ -56,6 +68,8 @@ interface Spare {
 }
 
 const MAX_BACKOFF_MS = 30_000
+/** How long after a taken spare is ready its replacement starts. */
+const REFILL_DELAY_MS = 100
 
 /**
  * Pre-started worker threads that belong to no function yet. A replica taken from here only
@@ -100,9 +114,32 @@ export class SparePool {
     const [spare] = pool.splice(i, 1) as [Spare]
     spare.detach()
     this.taken++
-    // Not now: the replica that took this one imports its bundle first.
-    this.schedule(heapMb)
+    this.refillAfterStart(spare.worker, heapMb)
     return spare.worker
+  }
+
+  /**
+   * A new spare's warm-up takes tens of ms of CPU: started at once, it would compete (on a
+   * small machine) with the replica that was just taken, which imports its bundle and then
+   * answers the call that is waiting for it (and starting a worker blocks the main thread for a
+   * few ms, which would delay that answer). So the replacement starts a little after the
+   * replica is ready, or when it exits.
+   */
+  private refillAfterStart(worker: Worker, heapMb: number): void {
+    let timer: NodeJS.Timeout | undefined
+    const refill = (): void => {
+      clearTimeout(timer)
+      worker.off('message', onMessage)
+      worker.off('exit', refill)
+      this.schedule(heapMb)
+    }
+    const onMessage = (msg: FromWorker): void => {
+      if (msg.t !== 'ready' && msg.t !== 'result' && msg.t !== 'results') return
+      worker.off('message', onMessage)
+      timer = setTimeout(refill, REFILL_DELAY_MS)
+    }
+    worker.on('message', onMessage)
+    worker.once('exit', refill)
   }
 
   /**

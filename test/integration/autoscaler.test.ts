@@ -86,11 +86,12 @@ functions:
 
   it('rps mode scales up under load and back down', async () => {
     const logs: string[] = []
+    // A handler that keeps its event loop busy: more replicas of it do serve more calls.
     const rt = await startRuntime(`
 functions:
   echo:
     lang: typescript
-    handler: @/echo
+    handler: @/scale-spin
     labels:
       com.openfaas.scale.type: rps
       com.openfaas.scale.target: "20"
@@ -98,13 +99,58 @@ functions:
       com.openfaas.scale.down.window: 1s
 `, { autoscaleIntervalMs: 250, log: (l) => logs.push(l), pressure: STEADY })
     const seen = watchReplicas(rt, 'echo')
-    const statuses = await steadyLoad(`${rt.url}/function/echo`, 4, 3000)
+    const statuses = await steadyLoad(`${rt.url}/function/echo?ms=5`, 4, 3000)
     seen.stop()
-    expect(statuses.length).toBeGreaterThan(200) // well over 20 rps per replica
+    expect(statuses.length).toBeGreaterThan(100) // well over 20 rps per replica
     expect(statuses.every((s) => s === 200)).toBe(true)
     expect(seen.max).toBeGreaterThan(1)
-    expect(logs.some((l) => /^echo: 1 → \d replicas \(rps \d+\.\d \/ target 20 × 0\.90\)$/.test(l))).toBe(true)
+    expect(logs.some((l) => /^echo: 1 → \d replicas \(rps \d+\.\d \/ target 20 × 0\.90[,)]/.test(l))).toBe(true)
     await waitFor(() => rt.stats().functions.echo?.ready === 1 && rt.stats().functions.echo?.desired === 1, 15_000, 'back to min')
+  })
+
+  it('holds a function without max_inflight at one replica when more threads would not serve it faster', async () => {
+    const logs: string[] = []
+    const stack = `
+functions:
+  hello:
+    lang: javascript
+    handler: ./hello
+`
+    const files = { 'hello/handler.js': 'export default function handle() {\n  return "hello world\\n"\n}\n' }
+    const rt = await startRuntime(stack, { autoscaleIntervalMs: 250, log: (l) => logs.push(l), pressure: STEADY }, files)
+    const seen = watchReplicas(rt, 'hello')
+    // Four curl loops against a trivial handler: the rps rule alone asks for up to 20 replicas.
+    const statuses = await steadyLoad(`${rt.url}/function/hello`, 4, 3000)
+    seen.stop()
+    expect(statuses.length).toBeGreaterThan(500)
+    expect(statuses.every((s) => s === 200)).toBe(true)
+    expect(seen.max).toBe(1)
+    const held = logs.filter((l) => l.startsWith('hello: held at 1 of '))
+    expect(held).toHaveLength(1) // once, however many ticks it lasted
+    expect(held[0]).toMatch(/^hello: held at 1 of \d+ replicas \(rps \d+\.\d \/ target 50 × 0\.90; replicas \d+ % busy: more threads would not serve it faster\)$/)
+    expect(logs.some((l) => /^hello: 1 → /.test(l))).toBe(false)
+    // Shown where people look: the function's status (describe) says how many and why.
+    const status = (await (await fetch(`${rt.url}/system/function/hello`)).json()) as { replicas: number; scaleHold?: { wanted: number; why: string } }
+    expect(status.replicas).toBe(1)
+    expect(status.scaleHold?.wanted).toBeGreaterThan(1)
+    expect(status.scaleHold?.why).toMatch(/busy: more threads would not serve it faster/)
+  })
+
+  it('scales past what helps with scaleAlways (--scale-always), as OpenFaaS does on a cluster', async () => {
+    const rt = await startRuntime(`
+functions:
+  hello:
+    lang: javascript
+    handler: ./hello
+    labels:
+      com.openfaas.scale.max: "3"
+`, { autoscaleIntervalMs: 250, log: () => undefined, pressure: STEADY, scaleAlways: true }, { 'hello/handler.js': 'export default () => "hello world\\n"\n' })
+    const seen = watchReplicas(rt, 'hello')
+    const until = performance.now() + 10_000
+    await steadyLoad(`${rt.url}/function/hello`, 4, () => seen.max > 1 || performance.now() > until)
+    seen.stop()
+    expect(seen.max).toBeGreaterThan(1)
+    expect(rt.stats().functions.hello?.scaleHold).toBeUndefined()
   })
 
   it('cpu mode scales up while replicas keep their event loops busy and back down', async () => {
@@ -125,7 +171,7 @@ functions:
     seen.stop()
     expect(statuses.every((s) => s === 200)).toBe(true)
     expect(seen.max).toBeGreaterThan(1)
-    expect(logs.some((l) => /^spin: 1 → \d replicas \(cpu \d+\.\d \/ target 400 × 0\.90\)$/.test(l))).toBe(true)
+    expect(logs.some((l) => /^spin: 1 → \d replicas \(cpu \d+\.\d \/ target 400 × 0\.90[,)]/.test(l))).toBe(true)
     await waitFor(() => rt.stats().functions.spin?.ready === 1 && rt.stats().functions.spin?.desired === 1, 15_000, 'back to min')
   })
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SCALE_DEFAULTS, type ScaleSpec } from '../../src/config/stack.js'
+import { headroom } from '../../src/autoscaler/headroom.js'
 import { currentLoad, decide, initialState, recommend, type Observation, type PolicyState } from '../../src/autoscaler/policy.js'
 
 const spec = (over: Partial<ScaleSpec> = {}): ScaleSpec => ({ ...SCALE_DEFAULTS, ...over })
@@ -139,5 +140,46 @@ describe('autoscaler policy', () => {
       { at: 1000, load: 0, demand: true, active: true },
     ], 2)
     expect(out.map((o) => o.replicas)).toEqual([0, 2])
+  })
+})
+
+describe('headroom: more replicas only where they serve faster', () => {
+  const base = { maxInflight: 0, ready: 1, starting: 0, utilisation: 0.95, idleCores: 1.2 }
+
+  it('follows the labels alone for a function with max_inflight (its replicas add slots, not only CPU)', () => {
+    expect(headroom({ ...base, maxInflight: 5, utilisation: 0.05, idleCores: 0 })).toBeUndefined()
+  })
+
+  it('holds a function whose replicas are not busy, or that has no core left to grow into', () => {
+    expect(headroom({ ...base, utilisation: 0.2 })).toEqual({ replicas: 1, why: 'replicas 20 % busy: more threads would not serve it faster' })
+    expect(headroom({ ...base, ready: 2, idleCores: 0.3 })).toMatchObject({ replicas: 2, why: expect.stringMatching(/no core left/) })
+  })
+
+  it('grows a busy function by the idle cores, at least one, and waits for replicas still starting', () => {
+    expect(headroom(base)?.replicas).toBe(2)
+    expect(headroom({ ...base, ready: 2, idleCores: 5.6 })?.replicas).toBe(7)
+    expect(headroom({ ...base, ready: 2, starting: 3 })?.replicas).toBe(5)
+    expect(headroom({ ...base, ready: 0, starting: 0 })?.replicas).toBe(1)
+  })
+
+  it('caps a scale-up at what is useful, says why, and never scales down for it', () => {
+    const scale = spec({ target: 50 })
+    const useful = { replicas: 1, why: 'replicas 20 % busy: more threads would not serve it faster' }
+    const held = decide('hello', scale, obs({ now: 1000, current: 1, load: 900, active: true, useful }), initialState(0))
+    expect(held).toMatchObject({ replicas: 1, recommendation: 20, held: { wanted: 20, why: useful.why } })
+    const grown = decide('hello', scale, obs({ now: 1000, current: 1, load: 900, active: true, useful: { replicas: 3, why: 'busy' } }), initialState(0))
+    expect(grown).toMatchObject({ replicas: 3, held: { wanted: 20 } })
+    expect(grown.reason).toBe('hello: 1 → 3 replicas (rps 900.0 / target 50 × 0.90, held at 3: busy)')
+    // Set by hand above what is useful: kept (the down window and the load decide as before).
+    expect(decide('hello', scale, obs({ now: 1000, current: 6, load: 900, active: true, useful }), initialState(0)).replicas).toBe(6)
+    // A recommendation within what is useful is not held.
+    expect(decide('hello', scale, obs({ now: 1000, current: 1, load: 60, active: true, useful: { replicas: 4, why: 'busy' } }), initialState(0))).toMatchObject({ replicas: 2 })
+    expect(decide('hello', scale, obs({ now: 1000, current: 1, load: 60, active: true, useful: { replicas: 4, why: 'busy' } }), initialState(0)).held).toBeUndefined()
+  })
+
+  it('wakes from zero with one replica and measures before adding more', () => {
+    const d = decide('hello', spec({ target: 50, zero: true }), obs({ now: 1000, current: 0, load: 900, active: true, demand: true, useful: { replicas: 1, why: 'one replica first, then measure' } }), initialState(0))
+    expect(d.replicas).toBe(1)
+    expect(decide('hello', spec({ target: 50, min: 2, zero: true }), obs({ now: 1000, current: 0, load: 900, active: true, demand: true, useful: { replicas: 1, why: 'x' } }), initialState(0)).replicas).toBe(2)
   })
 })

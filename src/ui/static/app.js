@@ -62,8 +62,13 @@ function renderFunction(fn) {
   faults.hidden = !fn.faults?.length
   const faultText = fn.faults?.length ? `faults injected: ${fn.faults.join(', ')}` : ''
   if (faults.textContent !== faultText) faults.textContent = faultText
-  const replicas = set(el, 'replicas', fn.heldBack ? `${fn.ready}/${fn.desired} (${fn.heldBack} held back)` : `${fn.ready}/${fn.desired}`)
-  replicas.title = fn.heldBack ? `${fn.heldBack} replica(s) held back by the machine budget of worker threads (--max-replicas-total)` : 'ready / desired'
+  const held = fn.heldBack ? ` (${fn.heldBack} held back)` : fn.scaleHold ? ` (load asks ${fn.scaleHold.wanted})` : ''
+  const replicas = set(el, 'replicas', `${fn.ready}/${fn.desired}${held}`)
+  replicas.title = fn.heldBack
+    ? `${fn.heldBack} replica(s) held back by the machine budget of worker threads (--max-replicas-total)`
+    : fn.scaleHold
+      ? `the load asks for ${fn.scaleHold.wanted} replicas; held at ${fn.desired}: ${fn.scaleHold.why}`
+      : 'ready / desired'
   // Capacity is what the ready replicas can take before the next call gets a 429.
   const inflight = set(el, 'inflight', fn.maxInflight ? `${fn.inflight} / ${fn.maxInflight * fn.ready}` : fn.inflight)
   inflight.title = fn.maxInflight ? `in flight / capacity (max_inflight ${fn.maxInflight} × ${fn.ready} ready)` : 'no max_inflight'
