@@ -507,10 +507,11 @@ export class QueueWorker {
     record.nextAttemptAt = undefined
     this.calls.settled(record)
     this.track(record)
-    // The final status goes out now and is stored before the ack, so no crash leaves a
-    // finished call `running` in the store; sent before the callback, not after it, so the
-    // window between a callback and its ack (a crash there calls back twice) stays as short.
-    const stored = this.statusStore?.settled(call.id)
+    // The final status is stored before the callback goes out, so that whoever receives the
+    // callback finds it on every instance, and so before the ack: no crash leaves a finished
+    // call `running` in the store. Waiting for it here rather than after the callback keeps the
+    // time between a callback and its ack (a crash there calls back twice) as short as it can be.
+    if (this.statusStore) await this.statusStore.settled(call.id)
     // Callback before ack: a crash in between redelivers the call (at-least-once) instead of
     // losing its callback. The JetStream lease is kept alive while the callback is sent.
     if (call.callbackUrl) {
@@ -519,7 +520,6 @@ export class QueueWorker {
       this.track(record)
       this.statusStore?.sendNow(call.id)
     }
-    await stored
     await msg.ack()
   }
 
