@@ -9,6 +9,9 @@
 //            callback part costs without JetStream
 // Usage (after `npm run build`): node bench/jetstream.js [--messages N] [--runs N] [--body BYTES]
 //   [--only raw,backend,faasdev,memory] (the measures to run; default all four)
+//   [--baseline DIR] (also runs the faasdev measure with the build in DIR, another checkout
+//   after `npm run build`, alternating with this one on the same nats-server, and reports
+//   this build's rate as a ratio to it, run by run: the A/B for a change to the async path)
 //   BENCH_FAASDEV_FLAGS="--cpu-prof --cpu-prof-dir=DIR": node flags for the faasdev children
 // Only 127.0.0.1 is loaded; the nats-server is a child started here, with a temp store.
 import { spawn } from 'node:child_process'
@@ -91,7 +94,7 @@ async function backend(url, n, body, tag) {
   return n / seconds
 }
 
-async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '--nats-url', url, '--queue-name', `e2e${tag}`]) {
+async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '--nats-url', url, '--queue-name', `e2e${tag}`], root = join(HERE, '..')) {
   let callbacks = 0
   let allDone
   const done = new Promise((r) => (allDone = r))
@@ -105,7 +108,7 @@ async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r))
   const callback = `http://127.0.0.1:${receiver.address().port}/done`
   const stack = writeHelloStack({ min: 2, max: 2 })
-  const child = spawn(process.execPath, [...(process.env.BENCH_FAASDEV_FLAGS?.split(' ').filter(Boolean) ?? []), join(HERE, '..', 'bin', 'faasdev.js'), 'up', '-f', stack, '--port', '0', '--no-watch', ...queueArgs], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_FAASDEV_FLAGS?.split(' ').filter(Boolean) ?? []), join(root, 'bin', 'faasdev.js'), 'up', '-f', stack, '--port', '0', '--no-watch', ...queueArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const base = await new Promise((resolve, reject) => {
@@ -151,14 +154,23 @@ export async function run(options = {}) {
   await server.start()
   const only = new Set(options.only ?? ['raw', 'backend', 'faasdev', 'memory'])
   const measure = async (name, fn) => (only.has(name) ? fn() : NaN)
-  const rates = { raw: [], backend: [], faasdev: [], memory: [] }
+  const rates = { raw: [], backend: [], faasdev: [], memory: [], baseline: [] }
   try {
     for (let r = 0; r < runs; r++) {
       rates.raw.push(await measure('raw', () => raw(server.url, n, body, r)))
       rates.backend.push(await measure('backend', () => backend(server.url, n, body, r)))
-      rates.faasdev.push(await measure('faasdev', () => faasdev(server.url, n, body, r)))
+      if (options.baseline) {
+        // Alternated (A B, then B A) so neither build always runs first.
+        const base = () => faasdev(server.url, n, body, `b${r}`, ['--queue', 'jetstream', '--nats-url', server.url, '--queue-name', `e2eb${r}`], options.baseline)
+        if (r % 2 === 1) rates.baseline.push(await base())
+        rates.faasdev.push(await faasdev(server.url, n, body, r))
+        if (r % 2 === 0) rates.baseline.push(await base())
+      } else rates.faasdev.push(await measure('faasdev', () => faasdev(server.url, n, body, r)))
       rates.memory.push(await measure('memory', () => faasdev(server.url, n, body, r, ['--queue', 'memory'])))
-      log(`run ${r + 1}: raw ${rates.raw[r].toFixed(0)}/s  backend ${rates.backend[r].toFixed(0)}/s  faasdev ${rates.faasdev[r].toFixed(0)}/s  faasdev (memory queue) ${rates.memory[r].toFixed(0)}/s`)
+      log(
+        `run ${r + 1}: raw ${rates.raw[r].toFixed(0)}/s  backend ${rates.backend[r].toFixed(0)}/s  faasdev ${rates.faasdev[r].toFixed(0)}/s  faasdev (memory queue) ${rates.memory[r].toFixed(0)}/s` +
+          (options.baseline ? `  baseline faasdev ${rates.baseline[r].toFixed(0)}/s (ratio ${(rates.faasdev[r] / rates.baseline[r]).toFixed(2)})` : ''),
+      )
     }
   } finally {
     await server.close()
@@ -176,13 +188,19 @@ export async function run(options = {}) {
   result.backendRatio = +median(rates.backend.map((b, i) => b / rates.raw[i])).toFixed(2)
   result.faasdevRatio = +median(rates.faasdev.map((f, i) => f / rates.raw[i])).toFixed(2)
   result.runs = rates.raw.map((raw, i) => ({ raw: Math.round(raw), backend: Math.round(rates.backend[i]), faasdev: Math.round(rates.faasdev[i]), memoryQueue: Math.round(rates.memory[i]) }))
+  if (options.baseline) {
+    result.baselinePerSecond = Math.round(median(rates.baseline))
+    result.baselineRatio = +median(rates.faasdev.map((f, i) => f / rates.baseline[i])).toFixed(2)
+    result.runs.forEach((run, i) => (run.baseline = Math.round(rates.baseline[i])))
+    log(`faasdev async end to end, median of ${runs}: this build ${result.faasdevPerSecond}/s, baseline ${result.baselinePerSecond}/s; median per-run ratio ${result.baselineRatio}`)
+  }
   log(`median of ${runs}: raw JetStream ${result.rawPerSecond}/s, faasdev JetStreamQueue ${result.backendPerSecond}/s, faasdev async end to end ${result.faasdevPerSecond}/s, the same with the memory queue ${result.memoryQueuePerSecond}/s`)
   log(`median per-run ratio to raw JetStream: backend ${result.backendRatio}x, end to end ${result.faasdevRatio}x`)
   return result
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { messages: { type: 'string', default: '5000' }, runs: { type: 'string', default: '3' }, body: { type: 'string', default: '1024' }, only: { type: 'string' } } })
-  const result = await run({ messages: Number(values.messages), runs: Number(values.runs), bodyBytes: Number(values.body), ...(values.only ? { only: values.only.split(',') } : {}) })
+  const { values } = parseArgs({ options: { messages: { type: 'string', default: '5000' }, runs: { type: 'string', default: '3' }, body: { type: 'string', default: '1024' }, only: { type: 'string' }, baseline: { type: 'string' } } })
+  const result = await run({ messages: Number(values.messages), runs: Number(values.runs), bodyBytes: Number(values.body), ...(values.only ? { only: values.only.split(',') } : {}), ...(values.baseline ? { baseline: values.baseline } : {}) })
   console.log(JSON.stringify(result))
 }
