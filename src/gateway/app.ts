@@ -94,7 +94,10 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const callId = callIdOf(request)
       reply.header('X-Call-Id', callId).header('X-Start-Time', startTimeHeader())
       const body = request.body as Buffer | undefined
-      const headers = { ...request.headers, 'x-call-id': callId } as Record<string, string | string[]>
+      // The request's own headers object, not a copy: nothing reads it after the call, and the
+      // call id set here is the one the caller sent, or the one we answer with.
+      const headers = request.headers as Record<string, string | string[]>
+      headers['x-call-id'] = callId
       const result = await router.invoke(rawName, {
         method: request.method,
         path: subPath(request.url),

@@ -34,12 +34,15 @@ export class DrainGate {
         return
       }
       this.inflight++
-      reply.raw.once('close', () => {
-        this.inflight--
-        if (this.inflight === 0) for (const wake of this.waiters) wake()
-      })
+      // `on`, not `once`: a response closes once, and `once` would wrap the listener per call.
+      reply.raw.on('close', this.release)
       done()
     })
+  }
+
+  private readonly release = (): void => {
+    this.inflight--
+    if (this.inflight === 0) for (const wake of this.waiters) wake()
   }
 
   /** From now on new calls get 503; the calls already taken go on. */

@@ -47,21 +47,18 @@ export function pressurePlugin(options: PressureOptions = {}) {
   const o = { ...pressureDefaults(), ...options }
   const limits: Record<string, number> = { eventLoopDelay: o.maxEventLoopDelayMs, heapUsedBytes: o.maxHeapBytes, rssBytes: o.maxRssBytes }
   return async (app: FastifyInstance): Promise<void> => {
-    await app.register(underPressure, {
-      maxEventLoopDelay: o.maxEventLoopDelayMs,
-      maxHeapUsedBytes: o.maxHeapBytes,
-      maxRssBytes: o.maxRssBytes,
-      sampleInterval: o.sampleIntervalMs,
-      retryAfter: o.retryAfterSeconds,
-      // Let every request through here: the hook below answers with a coded error instead.
-      pressureHandler: () => undefined,
-    })
+    // Sampling only (no thresholds given): with a threshold, under-pressure adds a hook of its
+    // own that runs on every request (and builds `request.routeOptions` there) only to call
+    // a handler that lets the request through; the hook below decides on the same samples.
+    await app.register(underPressure, { sampleInterval: o.sampleIntervalMs })
+    const over = (usage: { eventLoopDelay: number; heapUsed: number; rssBytes: number }): boolean =>
+      (o.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > o.maxEventLoopDelayMs) || (o.maxHeapBytes > 0 && usage.heapUsed > o.maxHeapBytes) || (o.maxRssBytes > 0 && usage.rssBytes > o.maxRssBytes)
     // A callback hook, not an async one: it runs on every request, and almost always passes.
     app.addHook('onRequest', (request, _reply, done) => {
-      if (!app.isUnderPressure()) return done()
+      const usage = app.memoryUsage()
+      if (!over(usage)) return done()
       const q = request.url.indexOf('?')
       if (EXEMPT.has(q < 0 ? request.url : request.url.slice(0, q))) return done()
-      const usage = app.memoryUsage()
       const values: Record<string, number> = { eventLoopDelay: usage.eventLoopDelay, heapUsedBytes: usage.heapUsed, rssBytes: usage.rssBytes }
       // Every limit passed is named: a slow loop during a heap alarm (GC, a loaded machine)
       // must not hide the heap, which is what the operator has to act on.

@@ -21,11 +21,72 @@ export interface MetricsSource {
   spares?: () => SpareStats
 }
 
+/** One function's calls with one status: the count, and the duration histogram's numbers. */
+interface CodeTally {
+  labels: { function_name: string; code: string }
+  count: number
+  /** Calls per duration bucket (not cumulative), in the order of {@link SECONDS_BUCKETS}; the last is +Inf. */
+  buckets: number[]
+  sum: number
+}
+
 interface FunctionTally {
   labels: { function_name: string }
   started: number
   inflight: number
-  byCode: Map<number, { labels: { function_name: string; code: string }; count: number }>
+  byCode: Map<number, CodeTally>
+}
+
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/** A value as prom-client's registry formats it (`labels` first, then the series' own). */
+interface ExportedValue {
+  labels: Record<string, string | number>
+  sharedLabels: Record<string, string>
+  value: number
+  metricName: string
+}
+
+/**
+ * `gateway_functions_seconds`, a Prometheus histogram whose numbers are kept in plain counts
+ * per function and status (a call adds to an array) and handed to the registry at scrape
+ * time in the shape prom-client's own Histogram gives it, so the exposition is the same
+ * byte for byte. prom-client's `observe` hashes the labels object on every call, and its
+ * Histogram has no way to be handed counts kept elsewhere.
+ */
+class TalliedHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly series: () => Iterable<CodeTally>,
+  ) {}
+
+  getForPromString(): Promise<{ name: string; help: string; type: string; values: ExportedValue[]; aggregator: string }> {
+    const values: ExportedValue[] = []
+    const bucket = `${this.name}_bucket`
+    for (const s of this.series()) {
+      let acc = 0
+      SECONDS_BUCKETS.forEach((le, i) => {
+        acc += s.buckets[i] ?? 0
+        values.push({ labels: { le }, sharedLabels: s.labels, value: acc, metricName: bucket })
+      })
+      values.push({ labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucket })
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count` })
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator })
+  }
+
+  /** For `getMetricsAsJSON()`: each value's labels whole, as prom-client's Histogram gives them. */
+  async get(): Promise<{ name: string; help: string; type: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[]; aggregator: string }> {
+    const data = await this.getForPromString()
+    return { ...data, values: data.values.map(({ labels, sharedLabels, value, metricName }) => ({ labels: { ...labels, ...sharedLabels }, value, metricName })) }
+  }
+
+  /** `registry.resetMetrics()`: the counts belong to the tallies, which a reset does not clear. */
+  reset(): void {}
 }
 
 export type RestartReason = 'oom' | 'crash' | 'timeout' | 'exit'
@@ -42,9 +103,10 @@ export class Metrics {
   readonly registry = new Registry()
   /** Per function: calls started, in flight, and completed by status. */
   private readonly tallies = new Map<string, FunctionTally>()
+  /** Every function-and-status tally, in the order of its first call (the order prom-client exports series in). */
+  private readonly codeTallies: CodeTally[] = []
   /** Per queue: async messages processed. */
   private readonly processed = new Map<string, number>()
-  private readonly seconds: Histogram<'function_name' | 'code'>
   private readonly retries: Counter<'function_name'>
   private readonly deadLetters: Counter<'function_name'>
   private readonly restarts: Counter<'function_name' | 'reason'>
@@ -69,13 +131,10 @@ export class Metrics {
         for (const t of tallies.values()) for (const c of t.byCode.values()) this.inc(c.labels, c.count)
       },
     })
-    this.seconds = new Histogram({
-      name: 'gateway_functions_seconds',
-      help: 'Function call duration in seconds',
-      labelNames: ['function_name', 'code'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    })
+    this.registry.registerMetric(
+      // A metric prom-client's registry formats like its own (see TalliedHistogram).
+      new TalliedHistogram('gateway_functions_seconds', 'Function call duration in seconds', () => this.codeTallies) as unknown as Histogram,
+    )
     new Counter({
       name: 'gateway_function_invocation_started',
       help: 'Function calls started',
@@ -217,11 +276,15 @@ export class Metrics {
       t.inflight--
       let c = t.byCode.get(status)
       if (!c) {
-        c = { labels: { function_name: t.labels.function_name, code: String(status) }, count: 0 }
+        c = { labels: { function_name: t.labels.function_name, code: String(status) }, count: 0, buckets: new Array<number>(SECONDS_BUCKETS.length + 1).fill(0), sum: 0 }
         t.byCode.set(status, c)
+        this.codeTallies.push(c)
       }
       c.count++
-      this.seconds.observe(c.labels, seconds)
+      c.sum += seconds
+      let i = 0
+      while (i < SECONDS_BUCKETS.length && seconds > (SECONDS_BUCKETS[i] as number)) i++
+      c.buckets[i] = (c.buckets[i] ?? 0) + 1
     },
   }
 

@@ -193,6 +193,22 @@ functions:
     expect(trace).toMatch(/sourcemap[/\\]handler\.ts:8:/)
   })
 
+  it('answers 500 when a non-async handler throws at once, and the replica goes on serving', async () => {
+    const rt = await startRuntime(`
+functions:
+  throws-sync:
+    lang: javascript
+    handler: @/throws-sync
+`)
+    const failed = await fetch(`${rt.url}/function/throws-sync`)
+    expect(failed.status).toBe(500)
+    expect(await failed.text()).toContain('TypeError: config missing: set ORDERS_URL')
+    const ok = await fetch(`${rt.url}/function/throws-sync?ok`)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toEqual({ ok: true })
+    expect((await fetch(`${rt.url}/function/throws-sync`)).status).toBe(500)
+  })
+
   it('drains on scale to 0: 5 calls in flight all answered 200; a call at 0 replicas is held and served', async () => {
     const rt = await startRuntime(`
 functions:

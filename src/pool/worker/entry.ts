@@ -76,42 +76,58 @@ export function serve(mod: Record<string, unknown>): void {
     post(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
   }
 
-  const run = async (message: InvokeMessage): Promise<void> => {
-    const abort = new CallAbort()
-    calls.set(message.id, abort)
-    let out: CallOutput
-    try {
-      const input: CallInput = {
-        message,
-        data,
-        get signal() {
-          return abort.signal
-        },
-      }
-      const faulted = message.fault ? await meetFault(message.fault, input) : undefined
-      out = faulted ?? (data.style === 'fetch' ? await callFetchHandler(handler, input) : await callNodeTemplateHandler(handler, input))
-    } catch (err) {
-      console.error(err)
-      out = { status: 500, headers: [['content-type', 'text/plain; charset=utf-8']], body: new TextEncoder().encode(String(err)) }
-    } finally {
-      calls.delete(message.id)
-    }
+  const call = (input: CallInput): CallOutput | Promise<CallOutput> =>
+    data.style === 'fetch' ? callFetchHandler(handler, input) : callNodeTemplateHandler(handler, input)
+
+  const failed = (err: unknown): CallOutput => {
+    console.error(err)
+    return { status: 500, headers: [['content-type', 'text/plain; charset=utf-8']], body: new TextEncoder().encode(String(err)) }
+  }
+
+  const finish = (id: number, result: CallOutput): void => {
+    calls.delete(id)
     // A body built whole (a string, bytes, a node-template result) is not sent past the limit either.
-    if (out.body.byteLength > (data.maxResponse ?? Infinity)) out = TOO_LARGE
+    const out = result.body.byteLength > (data.maxResponse ?? Infinity) ? TOO_LARGE : result
     const body = out.body
     // Only hand over buffers this call owns outright; a view on a shared slab must be copied.
     const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer
     if (own && body.byteLength > 0) resultTransfer.add(body.buffer as ArrayBuffer)
-    if (results.push({ t: 'result', id: message.id, ...out }) === 1) queueMicrotask(flushResults)
+    if (results.push({ t: 'result', id, ...out }) === 1) queueMicrotask(flushResults)
+  }
+
+  // Without an async frame: a handler that answers at once is finished in the same turn, with
+  // no promise of ours, which is most of a trivial call's cost in the replica.
+  const run = (message: InvokeMessage): void => {
+    const abort = new CallAbort()
+    calls.set(message.id, abort)
+    const input: CallInput = {
+      message,
+      data,
+      get signal() {
+        return abort.signal
+      },
+    }
+    let out: CallOutput | Promise<CallOutput>
+    try {
+      out = message.fault ? meetFault(message.fault, input).then((faulted) => faulted ?? call(input)) : call(input)
+    } catch (err) {
+      out = failed(err)
+    }
+    if (out instanceof Promise) {
+      void out.then(
+        (result) => finish(message.id, result),
+        (err: unknown) => finish(message.id, failed(err)),
+      )
+    } else finish(message.id, out)
   }
 
   port.on('message', (msg: ToWorker) => {
     switch (msg.t) {
       case 'invoke':
-        void run(msg)
+        run(msg)
         break
       case 'batch':
-        for (const call of msg.calls) void run(call)
+        for (const c of msg.calls) run(c)
         break
       case 'abort':
         calls.get(msg.id)?.abort(new DOMException('exec_timeout exceeded', 'TimeoutError'))

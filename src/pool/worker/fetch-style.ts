@@ -188,16 +188,19 @@ async function readBody(res: Response, limit: number): Promise<Uint8Array | unde
   return body
 }
 
-export async function toOutput(value: unknown, limit = Infinity): Promise<CallOutput> {
-  if (value instanceof Response) {
-    const headers: [string, string][] = []
-    value.headers.forEach((v, k) => {
-      if (k !== 'set-cookie') headers.push([k, v])
-    })
-    for (const cookie of value.headers.getSetCookie()) headers.push(['set-cookie', cookie])
-    const body = await readBody(value, limit)
-    return body ? { status: value.status, headers, body } : TOO_LARGE
-  }
+async function responseOutput(res: Response, limit: number): Promise<CallOutput> {
+  const headers: [string, string][] = []
+  res.headers.forEach((v, k) => {
+    if (k !== 'set-cookie') headers.push([k, v])
+  })
+  for (const cookie of res.headers.getSetCookie()) headers.push(['set-cookie', cookie])
+  const body = await readBody(res, limit)
+  return body ? { status: res.status, headers, body } : TOO_LARGE
+}
+
+/** A handler's return value as a result; a promise only for a Response, whose body is read. */
+export function toOutput(value: unknown, limit = Infinity): CallOutput | Promise<CallOutput> {
+  if (value instanceof Response) return responseOutput(value, limit)
   if (value === undefined || value === null) return { status: 204, headers: [], body: new Uint8Array(0) }
   if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: encoder.encode(value) }
   // The handler keeps its own bytes: copy them, since the result's buffer is transferred.
@@ -210,7 +213,13 @@ export async function toOutput(value: unknown, limit = Infinity): Promise<CallOu
 // failing inside the handler as a 500.
 const NOT_A_REQUEST = /^(trace|track|connect)$/i
 
-export async function callFetchHandler(handler: (...args: unknown[]) => unknown, input: CallInput): Promise<CallOutput> {
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as { then?: unknown } | null)?.then === 'function'
+
+/**
+ * A promise only when the handler returns one (or a Response): a handler that answers at once
+ * is answered without the promises and microtasks of async frames, on every call.
+ */
+export function callFetchHandler(handler: (...args: unknown[]) => unknown, input: CallInput): CallOutput | Promise<CallOutput> {
   if (NOT_A_REQUEST.test(input.message.method)) {
     const text = `method ${input.message.method} cannot reach a fetch-style handler\n`
     return { status: 405, headers: [['content-type', 'text/plain; charset=utf-8'], ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']], body: encoder.encode(text) }
@@ -224,5 +233,7 @@ export async function callFetchHandler(handler: (...args: unknown[]) => unknown,
       return input.signal
     },
   }
-  return toOutput(await handler(toRequest(input), ctx), input.data.maxResponse)
+  const value = handler(toRequest(input), ctx)
+  const limit = input.data.maxResponse
+  return isThenable(value) ? Promise.resolve(value).then((v) => toOutput(v, limit)) : toOutput(value, limit)
 }
