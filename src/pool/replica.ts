@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from './protocol.js'
+import { workerResourceLimits } from './resource-limits.js'
 import { assignSpare, type SparePool } from './spares.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
@@ -129,7 +130,7 @@ export class Replica extends EventEmitter {
         stdout: true,
         stderr: true,
         name: options.name,
-        ...(heapMb ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
+        resourceLimits: workerResourceLimits(heapMb),
       })
     }
     this.pipe('stdout')

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { parentPort } from 'node:worker_threads'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
+import { compactWhenIdle } from './compact.js'
 import { meetFault } from './fault.js'
 import { callFetchHandler, TOO_LARGE } from './fetch-style.js'
 import { callNodeTemplateHandler } from './node-template.js'
@@ -145,4 +146,5 @@ export function serve(mod: Record<string, unknown>): void {
     }
   })
   post({ t: 'ready' })
+  compactWhenIdle()
 }
