@@ -45,6 +45,8 @@ export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyRe
       reply.header('set-cookie', prev === undefined ? [v] : [...(Array.isArray(prev) ? prev : [String(prev)]), v])
     } else reply.header(k, v)
   }
+  // Text goes out as it came: Node writes the head and a string body in one piece.
+  if (result.text !== undefined) return reply.send(result.text)
   return reply.send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength))
 }
 

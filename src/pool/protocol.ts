@@ -81,7 +81,11 @@ export interface ResultMessage {
   id: number
   status: number
   headers: [string, string][]
-  body: Uint8Array
+  /**
+   * A string when the handler answered with text (a string or a JSON value): sent as is, it
+   * costs no ArrayBuffer to make, move and free per call, and the gateway writes it out whole.
+   */
+  body: Uint8Array | string
   /** The response passed `maxResponse`: nothing of it is sent, the platform answers 502. */
   tooLarge?: true
 }

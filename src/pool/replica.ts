@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from './protocol.js'
+import { workerResourceLimits } from './resource-limits.js'
 import { assignSpare, type SparePool } from './spares.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
@@ -16,6 +17,25 @@ export interface InvokeResult {
   status: number
   headers: [string, string][]
   body: Uint8Array
+  /** The body as the handler gave it, when that was text: the gateway sends it without making bytes first. */
+  text?: string
+}
+
+const encoder = new TextEncoder()
+
+/** A result whose body came as text: its bytes are made only if something reads `body` (an async call's callback). */
+function textResult(status: number, headers: [string, string][], text: string): InvokeResult {
+  let bytes: Uint8Array | undefined
+  return {
+    status,
+    headers,
+    text,
+    // An own, enumerable getter: a spread or a structured clone of the result still has the body.
+    get body() {
+      bytes ??= encoder.encode(text)
+      return bytes
+    },
+  }
 }
 
 export interface ReplicaOptions {
@@ -110,7 +130,7 @@ export class Replica extends EventEmitter {
         stdout: true,
         stderr: true,
         name: options.name,
-        ...(heapMb ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
+        resourceLimits: workerResourceLimits(heapMb),
       })
     }
     this.pipe('stdout')
@@ -224,7 +244,7 @@ export class Replica extends EventEmitter {
     if (!p) return
     this.settle(msg.id)
     if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
-    else p.resolve({ status: msg.status, headers: msg.headers, body: msg.body })
+    else p.resolve(typeof msg.body === 'string' ? textResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })
   }
 
   private settle(id: number): void {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import type { AssignMessage, FromWorker, SpareReadyMessage } from './protocol.js'
+import { workerResourceLimits } from './resource-limits.js'
 
 /**
  * What a spare runs: the warm-up a new worker would otherwise pay on its first call (fetch's
@@ -194,7 +195,7 @@ export class SparePool {
       stdout: true,
       stderr: true,
       name: 'faasdev spare',
-      ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
+      resourceLimits: workerResourceLimits(heapMb > 0 ? heapMb : undefined),
     })
     let lastError: Error | undefined
     const spare: Spare = {

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks'
 import { parentPort } from 'node:worker_threads'
 import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
+import { compactWhenIdle } from './compact.js'
 import { meetFault } from './fault.js'
 import { callFetchHandler, TOO_LARGE } from './fetch-style.js'
 import { callNodeTemplateHandler } from './node-template.js'
@@ -85,12 +86,16 @@ export function serve(mod: Record<string, unknown>): void {
 
   const finish = (id: number, result: CallOutput): void => {
     calls.delete(id)
+    const body = result.body
     // A body built whole (a string, bytes, a node-template result) is not sent past the limit either.
-    const out = result.body.byteLength > (data.maxResponse ?? Infinity) ? TOO_LARGE : result
-    const body = out.body
+    const size = typeof body === 'string' ? (data.maxResponse === undefined ? 0 : Buffer.byteLength(body)) : body.byteLength
+    const out = size > (data.maxResponse ?? Infinity) ? TOO_LARGE : result
     // Only hand over buffers this call owns outright; a view on a shared slab must be copied.
-    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer
-    if (own && body.byteLength > 0) resultTransfer.add(body.buffer as ArrayBuffer)
+    if (typeof out.body !== 'string') {
+      const bytes = out.body
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
+      if (own && bytes.byteLength > 0) resultTransfer.add(bytes.buffer as ArrayBuffer)
+    }
     if (results.push({ t: 'result', id, ...out }) === 1) queueMicrotask(flushResults)
   }
 
@@ -141,4 +146,5 @@ export function serve(mod: Record<string, unknown>): void {
     }
   })
   post({ t: 'ready' })
+  compactWhenIdle()
 }

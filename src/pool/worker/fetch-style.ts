@@ -202,11 +202,12 @@ async function responseOutput(res: Response, limit: number): Promise<CallOutput>
 export function toOutput(value: unknown, limit = Infinity): CallOutput | Promise<CallOutput> {
   if (value instanceof Response) return responseOutput(value, limit)
   if (value === undefined || value === null) return { status: 204, headers: [], body: new Uint8Array(0) }
-  if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: encoder.encode(value) }
+  if (typeof value === 'string') return { status: 200, headers: [['content-type', 'text/plain; charset=utf-8']], body: value }
   // The handler keeps its own bytes: copy them, since the result's buffer is transferred.
   if (value instanceof Uint8Array) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value) }
   if (value instanceof ArrayBuffer) return { status: 200, headers: [['content-type', 'application/octet-stream']], body: new Uint8Array(value.slice(0)) }
-  return { status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: encoder.encode(JSON.stringify(value)) }
+  // JSON.stringify gives undefined for a function or a symbol: an empty body, as before.
+  return { status: 200, headers: [['content-type', 'application/json; charset=utf-8']], body: (JSON.stringify(value) as string | undefined) ?? '' }
 }
 
 // Methods a WHATWG Request refuses to carry (undici throws on them): answered here rather than
