@@ -192,8 +192,9 @@ export class CallbackSender {
     if (this.closed) return Promise.resolve({ error: 'faasdev is shutting down', attempts: 0 })
     this.worker ??= this.startThread()
     const id = this.nextId++
-    // A view into a larger buffer would copy all of that buffer to the thread.
-    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()
+    // A view into a larger buffer would copy all of that buffer to the thread. A copy of its
+    // bytes, not `body.slice()`: on a Buffer (a pooled one, typically) that is another view.
+    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body)
     if (this.outbox.push({ id, url, headers, body: own }) === 1) setImmediate(this.flush)
     return new Promise((resolve) => this.pending.set(id, resolve))
   }
