@@ -150,10 +150,12 @@ export class Autoscaler {
     const { router } = this.options
     const deployments = [...router.deployments.values()].filter((d) => !d.closed)
     for (const name of this.tracked.keys()) if (!router.deployments.has(name)) this.tracked.delete(name)
-    // Event-loop utilisation is measured inside each replica since its previous ping: for cpu
-    // scaling, and to tell whether more replicas of a function without max_inflight would help.
-    const sampled = deployments.filter((d) => d.spec.scale.type === 'cpu' || (!this.options.scaleAlways && d.spec.watchdog.maxInflight === 0))
-    await Promise.all(sampled.map((d) => d.sample()))
+    // Event-loop utilisation is measured inside each replica since its previous ping. cpu
+    // scaling waits for it; whether more replicas of a function without max_inflight would help
+    // is judged on what the replicas reported at the previous tick, so that a replica whose
+    // handler blocks its event loop never holds up the loop (and every other function) here.
+    if (!this.options.scaleAlways) for (const d of deployments) if (d.spec.scale.type !== 'cpu' && d.spec.watchdog.maxInflight === 0) void d.sample()
+    await Promise.all(deployments.filter((d) => d.spec.scale.type === 'cpu').map((d) => d.sample()))
     this.idleCores = this.cpu.idle()
     for (const d of deployments) {
       if (this.closed) return

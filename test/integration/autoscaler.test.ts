@@ -136,6 +136,23 @@ functions:
     expect(status.scaleHold?.why).toMatch(/busy: more threads would not serve it faster/)
   })
 
+  it('a tick does not wait on a replica whose handler blocks its event loop (that would hold up every function)', async () => {
+    const rt = await startRuntime(`
+functions:
+  report:
+    lang: javascript
+    handler: ./report
+`, { autoscaleIntervalMs: 0, pressure: STEADY }, { 'report/handler.js': 'export default function handle() {\n  const until = Date.now() + 3000\n  while (Date.now() < until) {}\n  return "done\\n"\n}\n' })
+    const call = fetch(`${rt.url}/function/report`).then((r) => r.text())
+    await waitFor(() => (rt.stats().functions.report?.inflight ?? 0) > 0, 5000, 'the call running')
+    await sleep(100) // its replica's event loop is now blocked for about 3 s
+    const started = performance.now()
+    await rt.autoscaler.tick()
+    // A ping to the blocked replica would take its whole 1 s timeout.
+    expect(performance.now() - started).toBeLessThan(900)
+    expect(await call).toBe('done\n')
+  })
+
   it('scales past what helps with scaleAlways (--scale-always), as OpenFaaS does on a cluster', async () => {
     const rt = await startRuntime(`
 functions:
