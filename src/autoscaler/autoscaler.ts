@@ -49,8 +49,6 @@ export interface ScaleSnapshot {
   lastDecision?: string
   /** The last cold start: from the first held call (or wake-up) to the first ready replica. */
   lastColdStartMs?: number
-  /** The load asks for more replicas than are worth running: how many, and why not. */
-  held?: { wanted: number; why: string }
 }
 
 interface Tracked {
@@ -185,9 +183,7 @@ export class Autoscaler {
     t.state = decision.state
     // The cores a function grows into are not there for the next one in the same tick.
     if (decision.replicas > s.ready) this.idleCores = Math.max(0, this.idleCores - (decision.replicas - s.ready))
-    const wasHeld = t.snapshot.held
-    if (decision.held) t.snapshot.held = decision.held
-    else delete t.snapshot.held
+    const wasHeld = d.scaleHold !== undefined
     d.scaleHold = decision.held
     // Once per stretch of holding back, not every tick it lasts.
     if (decision.held && !wasHeld && decision.replicas === d.desired)

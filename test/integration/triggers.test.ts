@@ -68,11 +68,8 @@ functions:
     handler: @/trigger-inbox
 `
 
-const ORDER = { id: 'ord-42', items: [{ sku: 'tea', qty: 2 }] }
-
-describe('schedules', () => {
-  it('an @every 1s schedule invokes its function about every second, through the async queue', async () => {
-    const { rt, seen } = await start(`
+/** A function on an `@every 1s` schedule. */
+const EVERY_SECOND = `
 functions:
   tick:
     lang: typescript
@@ -80,7 +77,13 @@ functions:
     annotations:
       topic: cron-function
       schedule: "@every 1s"
-`)
+`
+
+const ORDER = { id: 'ord-42', items: [{ sku: 'tea', qty: 2 }] }
+
+describe('schedules', () => {
+  it('an @every 1s schedule invokes its function about every second, through the async queue', async () => {
+    const { rt, seen } = await start(EVERY_SECOND)
     const started = Date.now()
     await waitFor(() => count(seen, 'tick') >= 3, 15_000, () => `3 scheduled calls, got ${count(seen, 'tick')}`)
     const ticks = seen.filter((s) => s.fn === 'tick')
@@ -314,17 +317,8 @@ functions:
   })
 
   it('two instances sharing the queue run each scheduled run once between them', async () => {
-    const stack = `
-functions:
-  tick:
-    lang: typescript
-    handler: @/trigger-inbox
-    annotations:
-      topic: cron-function
-      schedule: "@every 1s"
-`
-    const a = await start(stack, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
-    const b = await start(stack, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
+    const a = await start(EVERY_SECOND, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
+    const b = await start(EVERY_SECOND, { queue: 'jetstream', natsUrl: nats.url, queueName: 'trg-d' })
     const all = (): Seen[] => [...a.seen, ...b.seen]
     await waitFor(() => all().length >= 4, 20_000, () => `4 runs, got ${all().length}`)
     await Promise.all([a.rt.close(), b.rt.close()])
