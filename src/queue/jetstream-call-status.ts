@@ -192,7 +192,7 @@ export class JetStreamCallStatus implements CallStatusStore {
     const outbox = this.outbox
     if (!outbox) return Promise.resolve()
     const id = entry.callId
-    const value = JSON.stringify({ ...entry.toJSON(), updatedAt: entry.updatedAt })
+    const value = entry.storedJson()
     const subject = this.keys + idToken(id)
     const h = ifAbsent ? this.ifAbsentHeaders : undefined
     if (!answered) {
