@@ -14,8 +14,8 @@
  * write per turn of the event loop for everything published in it). A transition on the way
  * (queued, running, retrying, a callback's outcome) goes without a reply: the server stores
  * it and answers nothing. A write that must be stored before something else happens (a final
- * status, before the callback and the message's ack) is an outbox request, settled by the
- * server's answer.
+ * status, before the callback and the message's ack) is settled by the server's answer, one
+ * answer for the final statuses of one turn (see `later`).
  */
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
@@ -65,8 +65,10 @@ export class JetStreamCallStatus implements CallStatusStore {
   private readonly writing = new Map<string, Promise<void>>()
   private timer: NodeJS.Timeout | undefined
   /** Answered writes asked for in this turn of the event loop, published together at its end. */
-  private readonly batch = new Map<string, { d: Dirty; resolve: () => void; stored: Promise<void> }>()
-  private batchTimer: NodeJS.Immediate | undefined
+  private batch = new Map<string, Dirty>()
+  /** Settled once the server has answered the batch's last write. */
+  private batchStored: Promise<void> | undefined
+  private batchDone: () => void = () => undefined
   private lastError = 0
   private closing: Promise<void> | undefined
 
@@ -131,32 +133,42 @@ export class JetStreamCallStatus implements CallStatusStore {
 
   /**
    * An answered write, published with the others asked for in the same turn of the event
-   * loop: each finished call arrives in its own event (a worker thread's message), and
-   * publishing in it would cost a socket write per call.
+   * loop: each finished call arrives in its own event (a worker thread's message). One answer
+   * settles the whole batch: the server stores one connection's messages to a stream in the
+   * order they were sent, so its answer to the batch's last write says every write before it
+   * was handled too (the writes of a batch go out in one socket write, so none is lost alone).
    */
   private later(d: Dirty): Promise<void> {
     const id = d.entry.callId
     const waiting = this.batch.get(id)
     if (waiting) {
       // Not published yet: it will carry this transition too (the entry is read when it goes out).
-      waiting.d = { entry: d.entry, ifAbsent: waiting.d.ifAbsent && d.ifAbsent }
-      return waiting.stored
+      this.batch.set(id, { entry: d.entry, ifAbsent: waiting.ifAbsent && d.ifAbsent })
+      return this.batchStored as Promise<void>
     }
-    let resolve: () => void = () => undefined
-    const stored = new Promise<void>((r) => (resolve = r)).finally(() => {
-      if (this.writing.get(id) === stored) this.writing.delete(id)
-    })
-    this.batch.set(id, { d, resolve, stored })
-    this.batchTimer ??= setImmediate(() => this.sendBatch())
-    this.writing.set(id, stored)
-    return stored
+    if (!this.batchStored) {
+      this.batchStored = new Promise<void>((r) => (this.batchDone = r))
+      setImmediate(() => this.sendBatch())
+    }
+    this.batch.set(id, d)
+    this.writing.set(id, this.batchStored)
+    return this.batchStored
   }
 
   private sendBatch(): void {
-    this.batchTimer = undefined
-    const batch = [...this.batch.values()]
-    this.batch.clear()
-    for (const { d, resolve } of batch) void this.send(d, true).then(resolve)
+    const { batch, batchStored, batchDone } = this
+    this.batch = new Map()
+    this.batchStored = undefined
+    let last: Dirty | undefined
+    for (const d of batch.values()) {
+      if (last) void this.send(last, false)
+      last = d
+    }
+    if (!last) return batchDone()
+    void this.send(last, true).then(() => {
+      for (const id of batch.keys()) if (this.writing.get(id) === batchStored) this.writing.delete(id)
+      batchDone()
+    })
   }
 
   sendNow(id: string): void {
@@ -165,7 +177,7 @@ export class JetStreamCallStatus implements CallStatusStore {
     this.dirty.delete(id)
     // An answered write of the call not published yet carries this transition.
     const waiting = this.batch.get(id)
-    if (waiting) waiting.d = { entry: d.entry, ifAbsent: waiting.d.ifAbsent && d.ifAbsent }
+    if (waiting) this.batch.set(id, { entry: d.entry, ifAbsent: waiting.ifAbsent && d.ifAbsent })
     else void this.send(d, false)
   }
 
