@@ -1,26 +1,26 @@
 // The core benchmarks of faasdev (sync path through the gateway vs bare Fastify, replica
 // cold start, RSS per idle replica). Each is repeated `runs` times; the median run is reported.
-import { compare, fmt, median, medianRun, runChild, startServer, verdict } from './lib.js'
+import { compare, fmt, haveWrk, median, medianRun, runChild, startServer, verdict } from './lib.js'
 
 // Sync ratio and added latency: issue 15's targets (≥ 0.65; keep ≤ 80 µs / ≤ 0.5 ms).
 const TARGETS = { ratio: 0.65, addedP50Ms: 0.08, addedP99Ms: 0.5, coldMedianMs: 50, rssMb: 12 }
 
 /** Bare Fastify and the gateway, both listening, loaded in turn (A B B A) in the same run. */
-async function pair({ connections, durationS, replicas }) {
+async function pair({ connections, durationS, replicas, wrk }) {
   const bare = await startServer('bare')
   const gateway = await startServer('gateway', [String(replicas)])
   try {
-    const { a, b } = await compare(bare, gateway, { connections, durationS })
+    const { a, b } = await compare(bare, gateway, { connections, durationS, wrk })
     return { bare: a, gateway: b }
   } finally {
     await Promise.all([bare.close(), gateway.close()])
   }
 }
 
-export async function throughput({ runs, durationS, log }) {
+export async function throughput({ runs, durationS, wrk, log }) {
   const results = []
   for (let i = 0; i < runs; i++) {
-    const { bare, gateway } = await pair({ connections: 50, durationS, replicas: 2 })
+    const { bare, gateway } = await pair({ connections: 50, durationS, replicas: 2, wrk })
     const r = {
       bareRps: bare.rps,
       gatewayRps: gateway.rps,
@@ -40,10 +40,10 @@ export async function throughput({ runs, durationS, log }) {
   return { runs: results, median: m }
 }
 
-export async function latency({ runs, durationS, log }) {
+export async function latency({ runs, durationS, wrk, log }) {
   const results = []
   for (let i = 0; i < runs; i++) {
-    const { bare, gateway } = await pair({ connections: 1, durationS, replicas: 2 })
+    const { bare, gateway } = await pair({ connections: 1, durationS, replicas: 2, wrk })
     const r = {
       bareP50: bare.p50,
       bareP99: bare.p99,
@@ -102,11 +102,17 @@ export async function hop({ runs, log }) {
 }
 
 /** Runs the selected core benchmarks; `only` is a list of names or empty for all. */
-export async function runCore({ runs = 3, durationS = 5, only = [], log = console.log } = {}) {
+export async function runCore({ runs = 3, durationS = 5, only = [], tools = 'auto', log = console.log } = {}) {
   const want = (name) => only.length === 0 || only.includes(name)
-  const out = {}
-  if (want('throughput')) out.throughput = await throughput({ runs, durationS, log })
-  if (want('latency')) out.latency = await latency({ runs, durationS, log })
+  if (!['auto', 'wrk', 'autocannon'].includes(tools)) throw new Error(`--tools: auto, wrk or autocannon, not ${tools}`)
+  if (tools === 'wrk' && !haveWrk()) throw new Error('--tools wrk needs wrk on the PATH (Debian: apt-get install wrk)')
+  const wrk = tools === 'wrk' || (tools === 'auto' && haveWrk())
+  const out = { tools: wrk ? 'wrk' : 'autocannon' }
+  if (want('throughput') || want('latency')) {
+    log(wrk ? 'load: wrk (1 thread) for the throughput and latency rows, as issue 15 measured them' : `load: autocannon in this process for the throughput and latency rows${tools === 'auto' ? ' (wrk is not installed)' : ''}; it takes a larger share of the cores than wrk`)
+  }
+  if (want('throughput')) out.throughput = await throughput({ runs, durationS, wrk, log })
+  if (want('latency')) out.latency = await latency({ runs, durationS, wrk, log })
   if (want('cold')) out.cold = await coldStart({ runs, starts: 20, log })
   if (want('rss')) out.rss = await rss({ runs, replicas: 10, log })
   if (want('hop')) out.hop = await hop({ runs, log })

@@ -13,9 +13,12 @@
 //   after `npm run build`, alternating with this one on the same nats-server, and reports
 //   this build's rate as a ratio to it, run by run: the A/B for a change to the async path)
 //   BENCH_FAASDEV_FLAGS="--cpu-prof --cpu-prof-dir=DIR": node flags for the faasdev children
+// On Linux each faasdev measure also reports the CPU its main thread (gateway and
+// queue-worker, the bottleneck) used per call, from /proc: less sensitive than the rate to
+// what else runs on a shared machine.
 // Only 127.0.0.1 is loaded; the nats-server is a child started here, with a temp store.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -94,6 +97,20 @@ async function backend(url, n, body, tag) {
   return n / seconds
 }
 
+/** CPU seconds used so far by a process's main thread, from /proc (Linux); undefined elsewhere. */
+function mainThreadCpu(pid) {
+  try {
+    // Fields after the command's closing parenthesis: state is the first, utime and stime the 12th and 13th, in clock ticks (100 a second).
+    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
+/** µs of the faasdev child's main-thread CPU per call, for each faasdev measure in order (NaN where /proc is not there). */
+const cpuPerCall = []
+
 async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '--nats-url', url, '--queue-name', `e2e${tag}`], root = join(HERE, '..')) {
   let callbacks = 0
   let allDone
@@ -124,6 +141,7 @@ async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '
     child.stderr.resume()
     child.once('exit', (code) => reject(new Error(`faasdev exited with ${code}: ${out}`)))
   })
+  const cpuBefore = mainThreadCpu(child.pid)
   const started = performance.now()
   const result = await autocannon({
     url: `${base}/async-function/hello`,
@@ -136,6 +154,8 @@ async function faasdev(url, n, body, tag, queueArgs = ['--queue', 'jetstream', '
   const accepted = result['2xx']
   if (accepted !== n) throw new Error(`only ${accepted} of ${n} async calls accepted (non-2xx ${result.non2xx}, errors ${result.errors})`)
   const seconds = ((await done) - started) / 1000
+  const cpuAfter = mainThreadCpu(child.pid)
+  cpuPerCall.push(cpuBefore === undefined || cpuAfter === undefined ? NaN : ((cpuAfter - cpuBefore) / n) * 1e6)
   await new Promise((r) => {
     child.once('exit', r)
     child.kill('SIGTERM')
@@ -156,6 +176,7 @@ export async function run(options = {}) {
   const only = new Set(options.only ?? ['raw', 'backend', 'faasdev', 'memory'])
   const measure = async (name, fn) => (only.has(name) ? fn() : NaN)
   const rates = { raw: [], backend: [], faasdev: [], memory: [], baseline: [] }
+  const cpu = { faasdev: [], baseline: [] }
   try {
     for (let r = 0; r < runs; r++) {
       rates.raw.push(await measure('raw', () => raw(server.url, n, body, r)))
@@ -165,12 +186,19 @@ export async function run(options = {}) {
         const base = () => faasdev(server.url, n, body, `b${r}`, ['--queue', 'jetstream', '--nats-url', server.url, '--queue-name', `e2eb${r}`], options.baseline)
         if (r % 2 === 1) rates.baseline.push(await base())
         rates.faasdev.push(await faasdev(server.url, n, body, r))
-        if (r % 2 === 0) rates.baseline.push(await base())
+        cpu.faasdev.push(cpuPerCall.at(-1))
+        if (r % 2 === 1) cpu.baseline.push(cpuPerCall.at(-2))
+        if (r % 2 === 0) {
+          rates.baseline.push(await base())
+          cpu.baseline.push(cpuPerCall.at(-1))
+        }
       } else rates.faasdev.push(await measure('faasdev', () => faasdev(server.url, n, body, r)))
       rates.memory.push(await measure('memory', () => faasdev(server.url, n, body, r, ['--queue', 'memory'])))
       log(
         `run ${r + 1}: raw ${rates.raw[r].toFixed(0)}/s  backend ${rates.backend[r].toFixed(0)}/s  faasdev ${rates.faasdev[r].toFixed(0)}/s  faasdev (memory queue) ${rates.memory[r].toFixed(0)}/s` +
-          (options.baseline ? `  baseline faasdev ${rates.baseline[r].toFixed(0)}/s (ratio ${(rates.faasdev[r] / rates.baseline[r]).toFixed(2)})` : ''),
+          (options.baseline
+            ? `  baseline faasdev ${rates.baseline[r].toFixed(0)}/s (ratio ${(rates.faasdev[r] / rates.baseline[r]).toFixed(2)}; main-thread CPU per call ${cpu.faasdev[r].toFixed(0)} µs, baseline ${cpu.baseline[r].toFixed(0)} µs)`
+            : ''),
       )
     }
   } finally {
@@ -193,7 +221,11 @@ export async function run(options = {}) {
     result.baselinePerSecond = Math.round(median(rates.baseline))
     result.baselineRatio = +median(rates.faasdev.map((f, i) => f / rates.baseline[i])).toFixed(2)
     result.runs.forEach((run, i) => (run.baseline = Math.round(rates.baseline[i])))
+    // The baseline's CPU per call over this build's: like the rate ratio, above 1 when this build does less per call.
+    result.cpuRatio = +median(cpu.faasdev.map((c, i) => cpu.baseline[i] / c)).toFixed(2)
+    result.runs.forEach((run, i) => Object.assign(run, { cpuMicrosPerCall: Math.round(cpu.faasdev[i]), baselineCpuMicrosPerCall: Math.round(cpu.baseline[i]) }))
     log(`faasdev async end to end, median of ${runs}: this build ${result.faasdevPerSecond}/s, baseline ${result.baselinePerSecond}/s; median per-run ratio ${result.baselineRatio}`)
+    log(`main-thread CPU per call, median per-run ratio baseline ÷ this build: ${result.cpuRatio}`)
   }
   log(`median of ${runs}: raw JetStream ${result.rawPerSecond}/s, faasdev JetStreamQueue ${result.backendPerSecond}/s, faasdev async end to end ${result.faasdevPerSecond}/s, the same with the memory queue ${result.memoryQueuePerSecond}/s`)
   log(`median per-run ratio to raw JetStream: backend ${result.backendRatio}x, end to end ${result.faasdevRatio}x`)

@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: child-process servers, an autocannon run that keeps
 // every response time (autocannon's own histogram has 1 ms resolution, too coarse for
 // sub-millisecond latency), percentiles and a stack file for a trivial handler.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -132,19 +132,53 @@ export async function slice(url, { connections, durationS, warmupS = 0, server }
   return { durationS, requests: result.requests.total, non2xx: result.non2xx + result.errors + result.timeouts, times, cpuUs }
 }
 
+/** Whether wrk is on the PATH (Debian: `apt-get install wrk`). */
+export const haveWrk = () => spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined
+
+const WRK_UNIT_MS = { us: 0.001, ms: 1, s: 1000 }
+
+/**
+ * One wrk run (one thread), raw like `slice`, but with wrk's own latency percentiles (µs
+ * resolution) instead of every response time. wrk costs the shared cores a fraction of what
+ * autocannon in this process does, so more of them go to the server under test; issue 15's
+ * figures were taken with it.
+ */
+export async function wrkSlice(url, { connections, durationS, server }) {
+  assertLocal(url)
+  const cpuBefore = server ? await server.cpu() : 0
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let text = ''
+    child.stdout.setEncoding('utf8').on('data', (c) => (text += c))
+    child.once('error', reject)
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))))
+  })
+  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1])
+  if (!Number.isFinite(requests)) throw new Error(`wrk printed no request count: ${out}`)
+  const ms = (m) => (m ? Number(m[1]) * WRK_UNIT_MS[m[2]] : NaN)
+  const at = (p) => ms(new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out))
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0)
+  return { durationS, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
+}
+
 /** Throughput, latency percentiles and server CPU per request over one or more slices. */
 export function summarize(slices) {
   const times = slices.flatMap((s) => s.times).sort((a, b) => a - b)
   const requests = slices.reduce((n, s) => n + s.requests, 0)
   const seconds = slices.reduce((n, s) => n + s.durationS, 0)
   const cpuUs = slices.reduce((n, s) => n + s.cpuUs, 0)
+  // wrk gives percentiles, not every time: those of its slices are averaged, weighted by requests.
+  const weighted = (key) => slices.reduce((sum, s) => sum + s[key] * s.requests, 0) / Math.max(1, requests)
+  const fromWrk = times.length === 0 && slices.length > 0 && slices.every((s) => Number.isFinite(s.p50))
   return {
     rps: requests / seconds,
     requests,
     non2xx: slices.reduce((n, s) => n + s.non2xx, 0),
-    p50: percentile(times, 50),
-    p99: percentile(times, 99),
-    mean: times.reduce((sum, t) => sum + t, 0) / Math.max(1, times.length),
+    p50: fromWrk ? weighted('p50') : percentile(times, 50),
+    p99: fromWrk ? weighted('p99') : percentile(times, 99),
+    mean: fromWrk ? weighted('mean') : times.reduce((sum, t) => sum + t, 0) / Math.max(1, times.length),
     /** Server CPU time (all its threads) per request, in µs. */
     cpuPerRequestUs: cpuUs / Math.max(1, requests),
   }
@@ -154,11 +188,12 @@ export function summarize(slices) {
  * Loads two servers in A B B A order, half the time per slice, so that a change in the
  * machine's load during the run (other work on a shared machine) hits both alike.
  */
-export async function compare(a, b, { connections, durationS, warmupS = 1 }) {
-  for (const s of [a, b]) await slice(s.url, { connections, durationS: warmupS })
+export async function compare(a, b, { connections, durationS, warmupS = 1, wrk = false }) {
+  const load = wrk ? wrkSlice : slice
+  for (const s of [a, b]) await load(s.url, { connections, durationS: warmupS })
   const half = durationS / 2
   const out = { a: [], b: [] }
-  for (const [key, server] of [['a', a], ['b', b], ['b', b], ['a', a]]) out[key].push(await slice(server.url, { connections, durationS: half, server }))
+  for (const [key, server] of [['a', a], ['b', b], ['b', b], ['a', a]]) out[key].push(await load(server.url, { connections, durationS: half, server }))
   return { a: summarize(out.a), b: summarize(out.b) }
 }
 

@@ -1,6 +1,7 @@
 // Entry of `npm run bench` (after `npm run build`): runs every benchmark suite in turn.
 //   node bench/run.js [--suites core,async,jetstream,speed] [--runs N] [--duration S] [--json FILE]
 //                     [--only throughput,latency,cold,rss,hop]   (which core benchmarks)
+//                     [--tools auto|wrk|autocannon]               (core's load generator; auto: wrk when installed)
 //                     [--only cold,reload,scaling]                (which speed benchmarks)
 // Load runs are bounded in time and only ever target 127.0.0.1.
 import { writeFileSync } from 'node:fs'
@@ -15,10 +16,11 @@ const { values } = parseArgs({
     only: { type: 'string', default: '' },
     suites: { type: 'string', default: '' },
     json: { type: 'string' },
+    tools: { type: 'string', default: 'auto' },
   },
 })
 const only = values.only ? values.only.split(',').map((s) => s.trim()) : []
-const options = { runs: Number(values.runs), durationS: Number(values.duration), only, log: (line) => console.log(line) }
+const options = { runs: Number(values.runs), durationS: Number(values.duration), only, tools: values.tools, log: (line) => console.log(line) }
 
 console.log(`faasdev benchmarks — Node ${process.version}, ${cpus().length} cores, ${options.runs} runs each (median run reported)`)
 

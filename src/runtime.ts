@@ -354,8 +354,8 @@ export class Runtime {
       ...(this.logger ? { logger: this.logger } : {}),
       invocationCount: (name) => this.metrics.invocationCount(name),
       secretsDir: () => join(this.config.dir, '.secrets'),
+      routeHooks: [this.drainGate.plugin],
       plugins: [
-        this.drainGate.plugin,
         ...(this.options.auth ? [basicAuth(this.options.auth)] : []),
         pressurePlugin(this.options.pressure),
         this.metrics.plugin,

@@ -19,25 +19,34 @@ export class DrainGate {
   private inflight = 0
   private readonly waiters = new Set<() => void>()
 
-  /** The gateway plugin: counts the calls taken, refuses new ones once draining. */
+  /**
+   * The gateway plugin: counts the calls taken, refuses new ones once draining. It must be
+   * registered before any route: it puts its hook on the call routes as they are added (the
+   * route pattern decides, so no spelling of a path gets past), and other routes pay nothing.
+   */
   readonly plugin = (app: FastifyInstance): void => {
-    app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-      if (!CALL_ROUTE.test(request.routeOptions.url ?? '')) return done()
-      if (this.draining) {
-        // Refused before its body is read: the client may still be sending it.
-        lingerOnClose(request.raw.socket)
-        void reply
-          .code(503)
-          .headers({ 'Retry-After': RETRY_AFTER_SECONDS, Connection: 'close', 'X-OpenFaaS-Internal': 'gateway' })
-          .type('text/plain; charset=utf-8')
-          .send('faasdev is shutting down and takes no new calls; retry later\n')
-        return
-      }
-      this.inflight++
-      // `on`, not `once`: a response closes once, and `once` would wrap the listener per call.
-      reply.raw.on('close', this.release)
-      done()
+    app.addHook('onRoute', (route) => {
+      if (!CALL_ROUTE.test(route.url)) return
+      const own = route.onRequest
+      route.onRequest = own === undefined ? [this.gate] : [this.gate, ...(Array.isArray(own) ? own : [own])]
     })
+  }
+
+  private readonly gate = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    if (this.draining) {
+      // Refused before its body is read: the client may still be sending it.
+      lingerOnClose(request.raw.socket)
+      void reply
+        .code(503)
+        .headers({ 'Retry-After': RETRY_AFTER_SECONDS, Connection: 'close', 'X-OpenFaaS-Internal': 'gateway' })
+        .type('text/plain; charset=utf-8')
+        .send('faasdev is shutting down and takes no new calls; retry later\n')
+      return
+    }
+    this.inflight++
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener per call.
+    reply.raw.on('close', this.release)
+    done()
   }
 
   private readonly release = (): void => {

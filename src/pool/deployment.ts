@@ -51,6 +51,13 @@ export interface ReplicaError {
 }
 
 const MAX_START_BACKOFF_MS = 30_000
+
+/**
+ * Calls of one event-loop turn that may go to the replica the turn's first call went to (see
+ * pick()), and the mean call time below which a replica's calls count as light enough for it.
+ */
+const TURN_BATCH_MAX = 32
+const LIGHT_CALL_MS = 5
 /**
  * Replicas warming up at once. Threads that start together share the cores, so twenty at once
  * make the first of them ready much later than two at a time would, and slow the ones serving.
@@ -68,6 +75,8 @@ export class Deployment extends EventEmitter implements BudgetMember {
   desired: number
   readonly createdAt = new Date()
   private replicas: Replica[] = []
+  /** The replica the last call went to by the least-loaded choice (see pick()). */
+  private turnReplica: Replica | undefined
   private counter = 0
   private rr = 0
   private startedTotal = 0
@@ -205,12 +214,20 @@ export class Deployment extends EventEmitter implements BudgetMember {
 
   /** Picks a replica for a call now, or undefined; the queue-worker uses this to take work only when a slot is free. */
   pick(): Replica | undefined {
-    const i = pickReplica(this.replicas, this.spec.watchdog.maxInflight, this.rr++)
+    const maxInflight = this.spec.watchdog.maxInflight
+    // Without max_inflight, the calls that arrive in one event-loop turn go together to the
+    // replica the turn's first call went to, while its calls are light: one message and one
+    // thread wake-up for all of them, where spreading them would send a smaller batch to each
+    // replica. Calls of different turns (a caller's next call, say) still rotate over the
+    // replicas, and calls that take a replica's time (CPU, or I/O) are spread one by one.
+    const turn = this.turnReplica
+    if (maxInflight === 0 && turn !== undefined && turn.waiting > 0 && turn.waiting < TURN_BATCH_MAX && turn.accepting && turn.meanCallMs < LIGHT_CALL_MS) return turn
+    const i = pickReplica(this.replicas, maxInflight, this.rr++)
     if (this.rr > 1e9) this.rr = 0
-    if (i >= 0) return this.replicas[i]
+    if (i >= 0) return (this.turnReplica = this.replicas[i])
     if (this.previous.length === 0) return undefined
-    const j = pickReplica(this.previous, this.spec.watchdog.maxInflight, this.rr)
-    return j < 0 ? undefined : this.previous[j]
+    const j = pickReplica(this.previous, maxInflight, this.rr)
+    return j < 0 ? undefined : (this.turnReplica = this.previous[j])
   }
 
   /** Free call slots right now (Infinity without `max_inflight`). */

@@ -66,6 +66,8 @@ interface Pending {
   reject: (e: FaasError) => void
   /** performance.now() past which the call has timed out. */
   deadline: number
+  /** performance.now() when the call was handed to the replica. */
+  sentAt: number
 }
 
 /**
@@ -85,6 +87,11 @@ export class Replica extends EventEmitter {
   started = 0
   /** Event-loop utilisation reported by the last pong, 0…1. */
   utilisation = 0
+  /**
+   * Mean time from sending a call to its answer, in ms, over the last calls or so (a moving
+   * average); Infinity until the first answer, so calls whose weight is unknown are spread.
+   */
+  meanCallMs = Infinity
   readyAt: number | undefined
   readonly ready: Promise<void>
 
@@ -199,6 +206,11 @@ export class Replica extends EventEmitter {
     return this.state === 'ready'
   }
 
+  /** Calls waiting for the end of this event-loop turn to be sent together. */
+  get waiting(): number {
+    return this.outbox.length
+  }
+
   /** Sends one call; rejects with a coded error on timeout or crash. */
   invoke(request: InvokeRequest): Promise<InvokeResult> {
     if (this.state === 'stopped') return Promise.reject(new FaasError('ERR_REPLICA_CRASHED', `replica ${this.name} is stopped\n`, { internal: 'of-watchdog' }))
@@ -206,7 +218,8 @@ export class Replica extends EventEmitter {
     this.inflight++
     this.started++
     return new Promise<InvokeResult>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, deadline: performance.now() + this.execTimeoutMs }
+      const now = performance.now()
+      const pending: Pending = { resolve, reject, deadline: now + this.execTimeoutMs, sentAt: now }
       this.pending.set(id, pending)
       if (this.execTimeoutMs > 0) this.timeoutTimer ??= setTimeout(this.sweep, this.execTimeoutMs)
       const message: InvokeMessage = { t: 'invoke', id, ...request }
@@ -243,6 +256,8 @@ export class Replica extends EventEmitter {
     const p = this.pending.get(msg.id)
     if (!p) return
     this.settle(msg.id)
+    const ms = performance.now() - p.sentAt
+    this.meanCallMs = this.meanCallMs === Infinity ? ms : this.meanCallMs + (ms - this.meanCallMs) * 0.1
     if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
     else p.resolve(typeof msg.body === 'string' ? textResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })
   }

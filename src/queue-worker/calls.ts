@@ -48,6 +48,11 @@ export class CallEntry {
   filed = 0
   /** Epoch ms of the last transition written behind (JetStream), to tell it from a stored copy. */
   updatedAt = 0
+  /** Pieces of `storedJson` that never change for this call (or change once), made on its first write. */
+  private jsonHead: string | undefined
+  private jsonSubmitted = ''
+  private jsonCallbackUrl = ''
+  private jsonStarted: [number, string] | undefined
 
   constructor(
     readonly callId: string,
@@ -67,6 +72,32 @@ export class CallEntry {
     if (this.callbackUrl !== undefined) record.callbackUrl = redactUrl(this.callbackUrl)
     if (this.callback !== undefined) record.callback = this.callback
     return record
+  }
+
+  /**
+   * `JSON.stringify({ ...this.toJSON(), updatedAt })`, the text a status store keeps, made
+   * without the record object and with the parts that do not change between a call's writes
+   * (ids, submit time, callback URL, start time) formatted once: a call is written three
+   * times or more, thousands of times a second.
+   */
+  storedJson(): string {
+    if (this.jsonHead === undefined) {
+      this.jsonHead = `{"callId":${JSON.stringify(this.callId)},"function":${JSON.stringify(this.fn)},"status":"`
+      this.jsonSubmitted = `,"submittedAt":"${new Date(this.submittedAt).toISOString()}"`
+      this.jsonCallbackUrl = this.callbackUrl === undefined ? '' : `,"callbackUrl":${JSON.stringify(redactUrl(this.callbackUrl))}`
+    }
+    let s = `${this.jsonHead}${this.status}","attempts":${this.attempts}${this.jsonSubmitted}`
+    if (this.maxAttempts !== undefined) s += `,"maxAttempts":${this.maxAttempts}`
+    if (this.lastStatus !== undefined) s += `,"lastStatus":${this.lastStatus}`
+    if (this.startedAt !== undefined) {
+      if (this.jsonStarted?.[0] !== this.startedAt) this.jsonStarted = [this.startedAt, new Date(this.startedAt).toISOString()]
+      s += `,"startedAt":"${this.jsonStarted[1]}"`
+    }
+    if (this.finishedAt !== undefined) s += `,"finishedAt":"${new Date(this.finishedAt).toISOString()}"`
+    if (this.nextAttemptAt !== undefined) s += `,"nextAttemptAt":"${new Date(this.nextAttemptAt).toISOString()}"`
+    s += this.jsonCallbackUrl
+    if (this.callback !== undefined) s += `,"callback":${JSON.stringify(this.callback)}`
+    return `${s},"updatedAt":${this.updatedAt}}`
   }
 }
 

@@ -10,20 +10,20 @@
  * before its message is acknowledged, so no crash leaves a finished call `running` here.
  *
  * The writes are plain publishes on the bucket's subjects (`$KV.<bucket>.<key>`), which the
- * server stores as the KV client's `put` would. A transition on the way (queued, running,
- * retrying, a callback's outcome) goes without a reply: the server stores it and answers
- * nothing. A write that must be stored before something else happens (a final status, before
- * the message's ack) carries a reply subject on one subscription of ours, and is settled by
- * the server's answer. Not the client's `request`: it makes an error object (a stack trace)
- * and a timer for every write, which cost the queue-worker's thread about a fifth of its time
- * at a few thousand calls a second.
+ * server stores as the KV client's `put` would, sent through the queue's outbox (one socket
+ * write per turn of the event loop for everything published in it). A transition on the way
+ * (queued, running, retrying, a callback's outcome) goes without a reply: the server stores
+ * it and answers nothing. A write that must be stored before something else happens (a final
+ * status, before the callback and the message's ack) is settled by the server's answer, one
+ * answer for the final statuses of one turn (see `later`).
  */
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
-import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { headers, type Msg, type MsgHdrs } from '@nats-io/transport-node'
 import type { CallStatusStore, StoredCallRecord } from '../queue-worker/call-status.js'
 import type { CallEntry } from '../queue-worker/calls.js'
 import type { JetStreamQueue } from './jetstream.js'
+import type { Outbox } from './jetstream-outbox.js'
 import { idToken, reconcileStream } from './jetstream-streams.js'
 
 export interface JetStreamCallStatusOptions {
@@ -43,14 +43,7 @@ interface Dirty {
   ifAbsent: boolean
 }
 
-interface Unanswered {
-  id: string
-  ifAbsent: boolean
-  sentAt: number
-  done: () => void
-}
-
-/** How long a write waits for the server's answer (lost in a reconnect, a server gone) before it is given up and logged. */
+/** How long an answered write waits for the server's answer (lost in a reconnect, a server gone) before it is given up and logged. */
 const ANSWER_TIMEOUT_MS = 10_000
 /** JetStream's error code for a write whose expected last sequence did not match: a guarded write finding a status stored. */
 const WRONG_LAST_SEQUENCE = 10071
@@ -62,9 +55,7 @@ export class JetStreamCallStatus implements CallStatusStore {
   private readonly flushMs: number
   private readonly log: (line: string) => void
   private kv: KV | undefined
-  private nc: NatsConnection | undefined
-  private answers: Subscription | undefined
-  private readonly inbox = createInbox()
+  private outbox: Outbox | undefined
   /** Subject prefix of the bucket's keys. */
   private readonly keys: string
   /** `Nats-Expected-Last-Subject-Sequence: 0`: stored only when the key holds nothing yet. */
@@ -72,14 +63,12 @@ export class JetStreamCallStatus implements CallStatusStore {
   private readonly dirty = new Map<string, Dirty>()
   /** Per call: its last write whose answer is awaited. */
   private readonly writing = new Map<string, Promise<void>>()
-  /** Writes awaiting the server's answer, by reply token, oldest first. */
-  private readonly unanswered = new Map<number, Unanswered>()
-  private nextToken = 0
   private timer: NodeJS.Timeout | undefined
   /** Answered writes asked for in this turn of the event loop, published together at its end. */
-  private readonly batch = new Map<string, { d: Dirty; resolve: () => void; stored: Promise<void> }>()
-  private batchTimer: NodeJS.Immediate | undefined
-  private expiry: NodeJS.Timeout | undefined
+  private batch = new Map<string, Dirty>()
+  /** Settled once the server has answered the batch's last write. */
+  private batchStored: Promise<void> | undefined
+  private batchDone: () => void = () => undefined
   private lastError = 0
   private closing: Promise<void> | undefined
 
@@ -118,11 +107,7 @@ export class JetStreamCallStatus implements CallStatusStore {
       this.log,
     )
     this.kv = await new Kvm(js).open(this.bucket, { allow_direct: true })
-    const nc = this.options.queue.client.nc
-    this.answers = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? undefined : this.answered(msg)) })
-    this.nc = nc
-    this.expiry = setInterval(() => this.expire(), 1000)
-    this.expiry.unref()
+    this.outbox = this.options.queue.client.outbox
   }
 
   write(entry: CallEntry, ifAbsent = false): void {
@@ -148,32 +133,42 @@ export class JetStreamCallStatus implements CallStatusStore {
 
   /**
    * An answered write, published with the others asked for in the same turn of the event
-   * loop: each finished call arrives in its own event (a worker thread's message), and
-   * publishing in it would cost a socket write per call.
+   * loop: each finished call arrives in its own event (a worker thread's message). One answer
+   * settles the whole batch: the server stores one connection's messages to a stream in the
+   * order they were sent, so its answer to the batch's last write says every write before it
+   * was handled too (the writes of a batch go out in one socket write, so none is lost alone).
    */
   private later(d: Dirty): Promise<void> {
     const id = d.entry.callId
     const waiting = this.batch.get(id)
     if (waiting) {
       // Not published yet: it will carry this transition too (the entry is read when it goes out).
-      waiting.d = { entry: d.entry, ifAbsent: waiting.d.ifAbsent && d.ifAbsent }
-      return waiting.stored
+      this.batch.set(id, { entry: d.entry, ifAbsent: waiting.ifAbsent && d.ifAbsent })
+      return this.batchStored as Promise<void>
     }
-    let resolve: () => void = () => undefined
-    const stored = new Promise<void>((r) => (resolve = r)).finally(() => {
-      if (this.writing.get(id) === stored) this.writing.delete(id)
-    })
-    this.batch.set(id, { d, resolve, stored })
-    this.batchTimer ??= setImmediate(() => this.sendBatch())
-    this.writing.set(id, stored)
-    return stored
+    if (!this.batchStored) {
+      this.batchStored = new Promise<void>((r) => (this.batchDone = r))
+      setImmediate(() => this.sendBatch())
+    }
+    this.batch.set(id, d)
+    this.writing.set(id, this.batchStored)
+    return this.batchStored
   }
 
   private sendBatch(): void {
-    this.batchTimer = undefined
-    const batch = [...this.batch.values()]
-    this.batch.clear()
-    for (const { d, resolve } of batch) void this.send(d, true).then(resolve)
+    const { batch, batchStored, batchDone } = this
+    this.batch = new Map()
+    this.batchStored = undefined
+    let last: Dirty | undefined
+    for (const d of batch.values()) {
+      if (last) void this.send(last, false)
+      last = d
+    }
+    if (!last) return batchDone()
+    void this.send(last, true).then(() => {
+      for (const id of batch.keys()) if (this.writing.get(id) === batchStored) this.writing.delete(id)
+      batchDone()
+    })
   }
 
   sendNow(id: string): void {
@@ -182,7 +177,7 @@ export class JetStreamCallStatus implements CallStatusStore {
     this.dirty.delete(id)
     // An answered write of the call not published yet carries this transition.
     const waiting = this.batch.get(id)
-    if (waiting) waiting.d = { entry: d.entry, ifAbsent: waiting.d.ifAbsent && d.ifAbsent }
+    if (waiting) this.batch.set(id, { entry: d.entry, ifAbsent: waiting.ifAbsent && d.ifAbsent })
     else void this.send(d, false)
   }
 
@@ -206,63 +201,35 @@ export class JetStreamCallStatus implements CallStatusStore {
    * in that order, so a later write of a call is never overwritten by an earlier one.
    */
   private send({ entry, ifAbsent }: Dirty, answered: boolean): Promise<void> {
-    const nc = this.nc
-    if (!nc) return Promise.resolve()
+    const outbox = this.outbox
+    if (!outbox) return Promise.resolve()
     const id = entry.callId
-    const value = JSON.stringify({ ...entry.toJSON(), updatedAt: entry.updatedAt })
+    const value = entry.storedJson()
     const subject = this.keys + idToken(id)
-    const opts = ifAbsent ? { headers: this.ifAbsentHeaders } : {}
+    const h = ifAbsent ? this.ifAbsentHeaders : undefined
     if (!answered) {
-      try {
-        nc.publish(subject, value, opts)
-      } catch (err) {
-        this.failed(id, (err as Error).message)
-      }
+      outbox.publish(subject, value, h)
       return Promise.resolve()
     }
-    const token = ++this.nextToken
-    const stored = new Promise<void>((done) => this.unanswered.set(token, { id, ifAbsent, sentAt: Date.now(), done }))
-    try {
-      nc.publish(subject, value, { ...opts, reply: `${this.inbox}.${token}` })
-    } catch (err) {
-      this.settle(token, (err as Error).message)
-    }
-    return stored
+    return new Promise<void>((done) =>
+      outbox.request(subject, value, h, ANSWER_TIMEOUT_MS, (msg, problem) => {
+        problem ??= this.refused(msg as Msg, ifAbsent)
+        if (problem !== undefined) this.failed(id, problem)
+        done()
+      }),
+    )
   }
 
-  /** The server's answer to an answered write: `{"stream":…,"seq":…}`, or an error. */
-  private answered(msg: Msg): void {
-    const token = Number(msg.subject.slice(this.inbox.length + 1))
-    let problem: string | undefined
-    if (msg.headers?.hasError) {
-      // 503: no stream takes the bucket's subjects (deleted under us).
-      problem = `${msg.headers.code} ${msg.headers.description || 'no responders'}`
-    } else {
-      const text = msg.string()
-      if (text.includes('"error"')) {
-        const error = (JSON.parse(text) as { error?: { err_code?: number; description?: string } }).error
-        // A guarded write finding a status already stored is the guard working.
-        if (!(error?.err_code === WRONG_LAST_SEQUENCE && this.unanswered.get(token)?.ifAbsent)) problem = error?.description ?? text
-      }
-    }
-    this.settle(token, problem)
-  }
-
-  private settle(token: number, problem?: string): void {
-    const w = this.unanswered.get(token)
-    if (!w) return
-    this.unanswered.delete(token)
-    if (problem !== undefined) this.failed(w.id, problem)
-    w.done()
-  }
-
-  /** Gives up on writes unanswered for too long, so that no ack waits for ever on a lost answer. */
-  private expire(): void {
-    const before = Date.now() - ANSWER_TIMEOUT_MS
-    for (const [token, w] of this.unanswered) {
-      if (w.sentAt > before) break
-      this.settle(token, `no answer from the server within ${ANSWER_TIMEOUT_MS / 1000}s`)
-    }
+  /** Why the server did not store a write, from its answer (`{"stream":…,"seq":…}` when it did). */
+  private refused(msg: Msg, ifAbsent: boolean): string | undefined {
+    // 503: no stream takes the bucket's subjects (deleted under us).
+    if (msg.headers?.hasError) return `${msg.headers.code} ${msg.headers.description || 'no responders'}`
+    const text = msg.string()
+    if (!text.includes('"error"')) return undefined
+    const error = (JSON.parse(text) as { error?: { err_code?: number; description?: string } }).error
+    // A guarded write finding a status already stored is the guard working.
+    if (error?.err_code === WRONG_LAST_SEQUENCE && ifAbsent) return undefined
+    return error?.description ?? text
   }
 
   private failed(id: string, problem: string): void {
@@ -278,8 +245,6 @@ export class JetStreamCallStatus implements CallStatusStore {
       clearTimeout(this.timer)
       this.flush(true)
       await Promise.all(this.writing.values())
-      clearInterval(this.expiry)
-      this.answers?.unsubscribe()
     })()
     return this.closing
   }

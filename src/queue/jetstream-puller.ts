@@ -10,6 +10,7 @@
  * messages we hold to keep their leases alive and hand them back on close.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import type { Outbox } from './jetstream-outbox.js'
 
 /**
  * How long one pull request waits on the server before it expires and is re-issued. Short,
@@ -21,6 +22,8 @@ const PULL_EXPIRES_MS = 5_000
 
 export interface PullerOptions {
   nc: NatsConnection
+  /** Where pull requests and give-backs are published, in turn with the queue's acks. */
+  outbox: Outbox
   stream: string
   consumer: string
   window: number
@@ -56,12 +59,9 @@ export class Puller {
     this.open = true
     this.remaining = want
     const seq = ++this.requestSeq
-    const { nc, stream, consumer } = this.options
-    try {
-      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch: want, expires: PULL_EXPIRES_MS * 1e6 }), { reply: `${this.inbox}.${seq}` })
-    } catch {
-      // Closed or draining connection: the watchdog below tries again.
-    }
+    const { outbox, stream, consumer } = this.options
+    // A request lost to a closed or draining connection: the watchdog below tries again.
+    outbox.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch: want, expires: PULL_EXPIRES_MS * 1e6 }), undefined, `${this.inbox}.${seq}`)
     clearTimeout(this.watchdog)
     // A request lost in a reconnect gets no answer at all: re-issue it after its expiry.
     this.watchdog = setTimeout(() => {
@@ -75,7 +75,7 @@ export class Puller {
   private receive(msg: Msg): void {
     if (this.stopped) {
       // Arrived after stop: give it straight back.
-      if (msg.reply && !msg.headers?.hasError) this.options.nc.publish(msg.reply, '-NAK')
+      if (msg.reply && !msg.headers?.hasError) this.options.outbox.publish(msg.reply, '-NAK')
       return
     }
     const code = msg.headers?.code ?? 0

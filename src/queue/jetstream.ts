@@ -19,6 +19,7 @@ import { connect, credsAuthenticator, type Msg, type NatsConnection } from '@nat
 import { FaasError } from '../errors.js'
 import { redactUrl } from '../logs/redact.js'
 import { CALL_HEADER, decodeCall, deliveryCount, encodeCall, fnToken, tokenFn } from './jetstream-codec.js'
+import { Outbox } from './jetstream-outbox.js'
 import { Puller } from './jetstream-puller.js'
 import { reconcileStream } from './jetstream-streams.js'
 import { NatsServer } from './nats-server.js'
@@ -66,6 +67,9 @@ export const JETSTREAM_DEFAULTS = {
 /** Room for the `Faasdev-Call` header and NATS framing on top of the body. */
 const HEADER_ROOM = 64 * 1024
 
+/** How long a submit waits for JetStream's acknowledgement (the JetStream client's default). */
+const PUBLISH_TIMEOUT_MS = 5_000
+
 interface FunctionState {
   puller?: Puller
   starting?: Promise<void>
@@ -84,6 +88,7 @@ export class JetStreamQueue implements QueueBackend {
   private readonly o: Required<Omit<JetStreamQueueOptions, 'url' | 'credsFile' | 'dataDir' | 'env'>> & Pick<JetStreamQueueOptions, 'url' | 'credsFile' | 'dataDir' | 'env'>
   private server: NatsServer | undefined
   private nc: NatsConnection | undefined
+  private outbox: Outbox | undefined
   private jsm: JetStreamManager | undefined
   private js: JetStreamClient | undefined
   private readonly fns = new Map<string, FunctionState>()
@@ -150,8 +155,9 @@ export class JetStreamQueue implements QueueBackend {
         name: `faasdev-${process.pid}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
-        // Otherwise every request (each submit's publish) builds an Error for its stack trace
-        // in case it fails: about a twentieth of the gateway thread's time under load.
+        // Otherwise every request builds an Error for its stack trace in case it fails. The
+        // per-call ones (submits, final statuses) go through the outbox; the rest (status
+        // reads, dead letters, stream info) are fewer but were the same cost each.
         noAsyncTraces: true,
         ...(this.o.credsFile ? { authenticator: credsAuthenticator(readFileSync(this.o.credsFile)) } : {}),
       })
@@ -179,6 +185,8 @@ export class JetStreamQueue implements QueueBackend {
       if (err instanceof FaasError) throw err
       throw new FaasError('ERR_QUEUE_UNAVAILABLE', `JetStream at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err })
     }
+    this.outbox = new Outbox(this.nc)
+    this.outbox.start()
     await this.refresh()
     this.refreshTimer = setInterval(() => void this.refresh(), this.o.refreshMs)
     this.leaseTimer = setInterval(() => this.keepLeases(), Math.max(100, Math.floor(this.o.ackWaitMs / 3)))
@@ -202,10 +210,10 @@ export class JetStreamQueue implements QueueBackend {
     )
   }
 
-  /** The connection and JetStream handles, for the dead-letter and call-status stores that share them (after `start()`). */
-  get client(): { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient } {
-    if (!this.nc || !this.jsm || !this.js) throw new FaasError('ERR_QUEUE_UNAVAILABLE', 'JetStreamQueue: not started (start() first)')
-    return { nc: this.nc, jsm: this.jsm, js: this.js }
+  /** The connection, its outbox and JetStream handles, for the dead-letter and call-status stores that share them (after `start()`). */
+  get client(): { nc: NatsConnection; outbox: Outbox; jsm: JetStreamManager; js: JetStreamClient } {
+    if (!this.nc || !this.outbox || !this.jsm || !this.js) throw new FaasError('ERR_QUEUE_UNAVAILABLE', 'JetStreamQueue: not started (start() first)')
+    return { nc: this.nc, outbox: this.outbox, jsm: this.jsm, js: this.js }
   }
 
   /** Creates the function's durable consumer, or brings an existing one to our ack wait. */
@@ -242,10 +250,14 @@ export class JetStreamQueue implements QueueBackend {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'the queue is shutting down and takes no new calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     await this.start()
     const { data, headers } = encodeCall(call)
+    // JetStream drops a second message with the same id within its duplicate window.
+    if (call.dedupeId) headers.set('Nats-Msg-Id', call.dedupeId)
     try {
-      const ack = await (this.js as JetStreamClient).publish(`${this.subjectPrefix}.${fnToken(call.function)}`, data, { headers, ...(call.dedupeId ? { msgID: call.dedupeId } : {}) })
+      const answer = await new Promise<Msg>((resolve, reject) =>
+        (this.outbox as Outbox).request(`${this.subjectPrefix}.${fnToken(call.function)}`, data, headers, PUBLISH_TIMEOUT_MS, (msg, problem) => (msg ? resolve(msg) : reject(new Error(problem)))),
+      )
       // Another instance queued this one already: nothing new to count.
-      if (ack.duplicate) return false
+      if (pubAck(answer).duplicate) return false
     } catch (err) {
       throw toSubmitError(err, this.o)
     }
@@ -274,7 +286,7 @@ export class JetStreamQueue implements QueueBackend {
         // Anything else unreadable is left for a later delivery rather than lost.
         const foreign = !msg.headers?.has(CALL_HEADER)
         this.o.log(`jetstream: ${foreign ? 'dropping' : 'returning'} an unreadable message for ${fn}: ${(err as Error).message}`)
-        if (msg.reply) this.nc.publish(msg.reply, foreign ? '+TERM' : `-NAK ${JSON.stringify({ delay: 5e9 })}`)
+        if (msg.reply) this.outbox?.publish(msg.reply, foreign ? '+TERM' : `-NAK ${JSON.stringify({ delay: 5e9 })}`)
         continue
       }
       return this.wrap(fn, s, msg, call)
@@ -287,6 +299,7 @@ export class JetStreamQueue implements QueueBackend {
       if (this.closing) return
       s.puller = new Puller({
         nc: this.nc as NatsConnection,
+        outbox: this.outbox as Outbox,
         stream: this.stream,
         consumer,
         window: this.o.prefetch,
@@ -309,7 +322,7 @@ export class JetStreamQueue implements QueueBackend {
   }
 
   private wrap(fn: string, s: FunctionState, msg: Msg, call: QueuedCall): QueueMessage {
-    const nc = this.nc as NatsConnection
+    const outbox = this.outbox as Outbox
     s.inflight.add(msg)
     const reply = msg.reply as string
     let settled = false
@@ -325,13 +338,13 @@ export class JetStreamQueue implements QueueBackend {
       attempt: deliveryCount(reply),
       ack: async () => {
         if (!settle()) return
-        nc.publish(reply, '+ACK')
+        outbox.publish(reply, '+ACK')
         s.count = Math.max(0, s.count - 1)
       },
       retry: async (delayMs: number) => {
         if (!settle()) return
         const delay = Math.max(0, Math.round(delayMs))
-        nc.publish(reply, delay > 0 ? `-NAK ${JSON.stringify({ delay: delay * 1e6 })}` : '-NAK')
+        outbox.publish(reply, delay > 0 ? `-NAK ${JSON.stringify({ delay: delay * 1e6 })}` : '-NAK')
         if (delay <= 0) return
         s.delayed++
         const t = setTimeout(() => {
@@ -342,18 +355,18 @@ export class JetStreamQueue implements QueueBackend {
         this.timers.add(t)
       },
       working: () => {
-        if (!settled) nc.publish(reply, '+WPI')
+        if (!settled) outbox.publish(reply, '+WPI')
       },
     }
   }
 
   /** Extends the lease of everything held here: taken (running) and buffered messages. */
   private keepLeases(): void {
-    const nc = this.nc
-    if (!nc || nc.isClosed()) return
+    const outbox = this.outbox
+    if (!outbox || this.nc?.isClosed() !== false) return
     for (const s of this.fns.values()) {
-      for (const m of s.inflight) if (m.reply) nc.publish(m.reply, '+WPI')
-      for (const m of s.puller?.buffer ?? []) if (m.reply) nc.publish(m.reply, '+WPI')
+      for (const m of s.inflight) if (m.reply) outbox.publish(m.reply, '+WPI')
+      for (const m of s.puller?.buffer ?? []) if (m.reply) outbox.publish(m.reply, '+WPI')
     }
   }
 
@@ -445,19 +458,32 @@ export class JetStreamQueue implements QueueBackend {
       const back = [...(s.puller?.stop() ?? []), ...s.inflight]
       s.inflight.clear()
       // Given back at once so another instance (or the next start) gets them without waiting for the ack wait.
-      if (nc && !nc.isClosed()) for (const m of back) if (m.reply) nc.publish(m.reply, '-NAK')
+      if (nc && !nc.isClosed()) for (const m of back) if (m.reply) this.outbox?.publish(m.reply, '-NAK')
     }
+    // Handed to the connection now, so that the drain below sends them.
+    this.outbox?.flush()
     if (nc && !nc.isClosed()) {
       // drain() flushes the acks above; bounded, since a lost server never answers it.
       const drained = await Promise.race([nc.drain().then(() => true, () => false), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())])
       if (!drained) await nc.close().catch(() => undefined)
     }
+    this.outbox?.close()
     await this.server?.close()
   }
 
   private notify(fn: string): void {
     for (const l of this.listeners) l(fn)
   }
+}
+
+/** A JetStream publish's answer: `{"stream":…,"seq":…,"duplicate"?:true}`, or why the message was not stored (thrown). */
+function pubAck(msg: Msg): { duplicate: boolean } {
+  // 503: no stream takes the subject (deleted under us), or JetStream is not enabled.
+  if (msg.headers?.hasError) throw new Error(msg.headers.code === 503 ? 'no JetStream stream takes the subject (503 no responders)' : `${msg.headers.code} ${msg.headers.description}`)
+  const answer = JSON.parse(msg.string()) as { stream?: string; duplicate?: boolean; error?: { description?: string } }
+  if (answer.error) throw new Error(answer.error.description ?? 'JetStream refused the message')
+  if (!answer.stream) throw new Error('invalid ack response')
+  return { duplicate: answer.duplicate === true }
 }
 
 function toSubmitError(err: unknown, o: { maxMessages: number; maxBytes: number; maxBody: number }): FaasError {

@@ -91,6 +91,23 @@ describe.skipIf(SKIP_NATS)('JetStream backend', () => {
     expect(await b.take('tick')).toBeUndefined()
   })
 
+  it('answers a submit no stream stores (the stream deleted under it) with a coded error, and one over the server max_payload too', async () => {
+    const q = await open({ queueName: `gone${++n}`, maxBody: 1024 })
+    await q.client.jsm.streams.delete(q.stream)
+    const refused = await q.submit(sampleCall('lost')).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(refused).toBeInstanceOf(FaasError)
+    expect(refused).toMatchObject({ code: 'ERR_QUEUE_UNAVAILABLE' })
+    expect((refused as Error).message).toMatch(/no JetStream stream/)
+    const big = await q.submit(sampleCall('lost', { body: new Uint8Array(13 * 1024 * 1024) })).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(big).toMatchObject({ code: 'ERR_BODY_TOO_LARGE' })
+  })
+
   it('shares one function between two instances: each call taken exactly once, both take some', async () => {
     const queueName = `share${++n}`
     const a = await open({ queueName })
