@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { FaasError } from '../errors.js'
 import type { InvokeResult } from '../pool/replica.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
+import { newCallId } from './call-id.js'
 import { lingerOnClose } from './linger.js'
 import type { Router } from '../router/router.js'
 import { subPath } from './request-target.js'
@@ -30,7 +30,7 @@ export interface GatewayOptions {
 
 /** The caller's `X-Call-Id`, kept as OpenFaaS does, or a new one. */
 export function callIdOf(request: FastifyRequest): string {
-  return (request.headers['x-call-id'] as string | undefined) || randomUUID()
+  return (request.headers['x-call-id'] as string | undefined) || newCallId()
 }
 
 /** Unix time in nanoseconds, as the OpenFaaS gateway writes `X-Start-Time`. */

@@ -12,8 +12,30 @@ import { Worker } from 'node:worker_threads'
 import { Agent, type Dispatcher } from 'undici'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 
-/** Header names and values in turn (`[name, value, name, value…]`), the form undici takes as is and that crosses to the thread cheaply. */
+/** Header names and values in turn (`[name, value, name, value…]`), the form undici takes as is. */
 export type CallbackHeaders = string[]
+
+/** A callback's body: the function's text as it came (encoded on the callback thread), or its bytes. */
+export type CallbackBody = string | Uint8Array
+
+/**
+ * What the queue-worker says about the call in its callback headers, besides the function's own.
+ * It crosses to the callback thread as values, and the thread formats the headers: the main
+ * thread, which also answers every request, neither builds nor clones them.
+ */
+export interface CallbackCall {
+  callId: string
+  fn: string
+  /** The function's HTTP status. */
+  status: number
+  /** Seconds from the start of the attempt to its result. */
+  seconds: number
+  /** Attempts before this one, and the most there could be. */
+  retry: number
+  retryMax: number
+  /** The function's response headers. */
+  headers: [string, string][]
+}
 
 export interface CallbackOptions {
   /** Tries in total. @default 3 */
@@ -32,6 +54,19 @@ export interface CallbackOutcome {
   attempts: number
 }
 
+
+/** The headers of a callback: the function's, then the queue-worker's own. */
+export function headersOf(call: CallbackCall): CallbackHeaders {
+  return callbackHeaders(call.headers, {
+    'X-Call-Id': call.callId,
+    'X-Function-Status': String(call.status),
+    'X-Function-Name': call.fn,
+    'X-Duration-Seconds': call.seconds.toFixed(6),
+    'X-Retry': String(call.retry),
+    'X-Retry-Max': String(call.retryMax),
+    'User-Agent': 'faasdev-queue-worker',
+  })
+}
 
 /** The function's response headers, then the queue-worker's own (which replace any of the same name). */
 export function callbackHeaders(result: [string, string][], own: Record<string, string>): CallbackHeaders {
@@ -65,7 +100,7 @@ export class CallbackClient {
   }
 
   /** Sends one callback, with its retries; `done` gets the outcome (never an exception). */
-  send(url: string, headers: CallbackHeaders, body: Uint8Array, done: (outcome: CallbackOutcome) => void): void {
+  send(url: string, headers: CallbackHeaders, body: CallbackBody, done: (outcome: CallbackOutcome) => void): void {
     let target: Target
     try {
       target = this.targetOf(url)
@@ -159,15 +194,39 @@ function describe(err: unknown): string {
   return cause && !message.includes(cause) ? `${message} (${cause})` : message
 }
 
-/** Main thread → callback thread. */
+/**
+ * Main thread → callback thread: per callback `CALLBACK_FIELDS` values in turn (id, URL, the
+ * `CallbackCall` fields, body), in one flat list. The structured clone of an object writes its
+ * property names again for every object; a list of values does not, on either side.
+ */
 export interface ToCallbackThread {
   t: 'send'
-  batch: { id: number; url: string; headers: CallbackHeaders; body: Uint8Array }[]
+  batch: (number | string | [string, string][] | CallbackBody)[]
 }
-/** Callback thread → main thread: the outcomes finished in one turn. */
+
+export const CALLBACK_FIELDS = 10
+
+/** The callback at `i` in a batch, as `CallbackClient.send` takes it. */
+export function fromBatch(batch: ToCallbackThread['batch'], i: number): { id: number; url: string; headers: CallbackHeaders; body: CallbackBody } {
+  const call: CallbackCall = {
+    callId: batch[i + 2] as string,
+    fn: batch[i + 3] as string,
+    status: batch[i + 4] as number,
+    seconds: batch[i + 5] as number,
+    retry: batch[i + 6] as number,
+    retryMax: batch[i + 7] as number,
+    headers: batch[i + 8] as [string, string][],
+  }
+  return { id: batch[i] as number, url: batch[i + 1] as string, headers: headersOf(call), body: batch[i + 9] as CallbackBody }
+}
+/**
+ * Callback thread → main thread, the outcomes finished in one turn: `answered` holds id, status
+ * and attempts in turn for each callback that got an answer, `failed` id, attempts and error.
+ */
 export interface FromCallbackThread {
   t: 'done'
-  batch: { id: number; outcome: CallbackOutcome }[]
+  answered: number[]
+  failed: (number | string)[]
 }
 
 // Vitest runs src/ as TypeScript, which a worker thread cannot load: there the compiled thread
@@ -181,21 +240,21 @@ const THREAD_URL = import.meta.url.endsWith('.ts') ? new URL('../../dist/queue-w
 export class CallbackSender {
   private worker: Worker | undefined
   private readonly pending = new Map<number, (outcome: CallbackOutcome) => void>()
-  private outbox: { id: number; url: string; headers: CallbackHeaders; body: Uint8Array }[] = []
+  private outbox: ToCallbackThread['batch'] = []
   private nextId = 1
   private closed = false
 
   constructor(readonly options: CallbackOptions = CALLBACK_DEFAULTS) {}
 
-  /** Sends one callback (with its retries); never rejects, the outcome says what happened. */
-  send(url: string, headers: CallbackHeaders, body: Uint8Array): Promise<CallbackOutcome> {
+  /** Sends the callback of `call` (with its retries); never rejects, the outcome says what happened. */
+  send(url: string, call: CallbackCall, body: CallbackBody): Promise<CallbackOutcome> {
     if (this.closed) return Promise.resolve({ error: 'faasdev is shutting down', attempts: 0 })
     this.worker ??= this.startThread()
     const id = this.nextId++
     // A view into a larger buffer would copy all of that buffer to the thread. A copy of its
     // bytes, not `body.slice()`: on a Buffer (a pooled one, typically) that is another view.
-    const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body)
-    if (this.outbox.push({ id, url, headers, body: own }) === 1) setImmediate(this.flush)
+    const own = typeof body === 'string' || (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) ? body : new Uint8Array(body)
+    if (this.outbox.push(id, url, call.callId, call.fn, call.status, call.seconds, call.retry, call.retryMax, call.headers, own) === CALLBACK_FIELDS) setImmediate(this.flush)
     return new Promise((resolve) => this.pending.set(id, resolve))
   }
 
@@ -215,15 +274,19 @@ export class CallbackSender {
     if (batch.length > 0) this.worker?.postMessage({ t: 'send', batch } satisfies ToCallbackThread)
   }
 
+  private settle(id: number, outcome: CallbackOutcome): void {
+    this.pending.get(id)?.(outcome)
+    this.pending.delete(id)
+  }
+
   private startThread(): Worker {
     const worker = new Worker(THREAD_URL, { workerData: this.options, name: 'faasdev callbacks' })
     // Callbacks keep nothing alive: the queue-worker's drain decides when the process may end.
     worker.unref()
     worker.on('message', (msg: FromCallbackThread) => {
-      for (const { id, outcome } of msg.batch) {
-        this.pending.get(id)?.(outcome)
-        this.pending.delete(id)
-      }
+      const { answered, failed } = msg
+      for (let i = 0; i < answered.length; i += 3) this.settle(answered[i] as number, { status: answered[i + 1] as number, attempts: answered[i + 2] as number })
+      for (let i = 0; i < failed.length; i += 3) this.settle(failed[i] as number, { error: failed[i + 2] as string, attempts: failed[i + 1] as number })
     })
     let lastError: Error | undefined
     worker.on('error', (err) => {

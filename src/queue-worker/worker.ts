@@ -12,7 +12,7 @@ import type { Deployment } from '../pool/deployment.js'
 import type { InvokeResult } from '../pool/replica.js'
 import type { Router } from '../router/router.js'
 import type { QueueBackend, QueuedCall, QueueMessage } from '../queue/types.js'
-import { CallbackSender, callbackHeaders, CALLBACK_DEFAULTS, type CallbackOptions } from './callback.js'
+import { CallbackSender, CALLBACK_DEFAULTS, type CallbackOptions, type CallbackOutcome } from './callback.js'
 import { redactUrl } from '../logs/redact.js'
 import type { CallStatusStore } from './call-status.js'
 import { CallStore, isTerminal, type CallEntry, type CallRecord, type CallStatus, type DeadLetter } from './calls.js'
@@ -177,11 +177,28 @@ export class QueueWorker {
 
   /** Accepts an async call: 503 once shutting down, 429 when the queue is full. */
   async submit(call: QueuedCall): Promise<void> {
+    await this.submitNow(call)
+  }
+
+  /**
+   * `submit` for the gateway, which answers thousands a second: the errors are thrown, and a
+   * promise comes back only when the backend must be waited for (not the memory queue).
+   */
+  submitNow(call: QueuedCall): Promise<void> | undefined {
     if (!this.intake) throw closedError()
     const prior = this.calls.entry(call.id)
     const priorStatus = prior?.status
-    // A duplicate (a schedule every instance submits, deduplicated by the stream) is another instance's call: it keeps its entry.
-    if (!(await this.queue.submit(call))) return
+    if (this.queue.submitNow) {
+      if (this.queue.submitNow(call)) this.accepted(call, prior, priorStatus)
+      return undefined
+    }
+    return this.queue.submit(call).then((queued) => {
+      if (queued) this.accepted(call, prior, priorStatus)
+    })
+  }
+
+  private accepted(call: QueuedCall, prior: CallEntry | undefined, priorStatus: CallStatus | undefined): void {
+    // Not reached for a duplicate (a schedule every instance submits, deduplicated by the stream): that is another instance's call, which keeps its entry.
     this.counters.submitted++
     const entry = this.calls.accepted(call, prior, priorStatus)
     // Only if absent: the instance that took the call may already have written `running`.
@@ -523,19 +540,18 @@ export class QueueWorker {
     await msg.ack()
   }
 
-  private async callback(call: QueuedCall, record: CallEntry, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
+  /** Not an async function: one per async call, and its frame would be one more object per call. */
+  private callback(call: QueuedCall, record: CallEntry, result: InvokeResult, seconds: number, attempt: number, settings: RetrySettings): Promise<void> {
     const url = call.callbackUrl as string
-    const headers = callbackHeaders(result.headers, {
-      'X-Call-Id': call.id,
-      'X-Function-Status': String(result.status),
-      'X-Function-Name': call.function,
-      'X-Duration-Seconds': seconds.toFixed(6),
-      'X-Retry': String(attempt - 1),
-      'X-Retry-Max': String(settings.maxAttempts - 1),
-      'User-Agent': 'faasdev-queue-worker',
-    })
+    const sent = { callId: call.id, fn: call.function, status: result.status, seconds, retry: attempt - 1, retryMax: settings.maxAttempts - 1, headers: result.headers }
+    // A text body goes as it came: the thread makes its bytes, not this one.
+    const body = result.text ?? result.body
     const faulted = this.callbackFault?.(call.function)
-    const outcome = await this.callbacks.send(faulted ? await faulted : url, headers, result.body)
+    const outcome = faulted ? faulted.then((target) => this.callbacks.send(target, sent, body)) : this.callbacks.send(url, sent, body)
+    return outcome.then((o) => this.calledBack(call, record, url, o))
+  }
+
+  private calledBack(call: QueuedCall, record: CallEntry, url: string, outcome: CallbackOutcome): void {
     // The error may quote the URL (a DNS or TLS failure names the host with its credentials): redacted for the record and the log alike.
     const error = outcome.error === undefined ? undefined : redactUrl(outcome.error)
     record.callback = error === undefined ? outcome : { ...outcome, error }

@@ -32,7 +32,11 @@ interface FunctionQueue {
 /** Rough size of a call in memory; the body dominates. */
 export function callBytes(call: QueuedCall): number {
   let n = (call.body?.byteLength ?? 0) + call.path.length + call.method.length + call.id.length + (call.callbackUrl?.length ?? 0) + 64
-  for (const [k, v] of Object.entries(call.headers)) n += k.length + (Array.isArray(v) ? v.reduce((s, x) => s + x.length, 0) : v.length) + 4
+  const headers = call.headers
+  for (const k in headers) {
+    const v = headers[k] as string | string[]
+    n += k.length + (typeof v === 'string' ? v.length : v.reduce((s, x) => s + x.length, 0)) + 4
+  }
   return n
 }
 
@@ -86,6 +90,11 @@ export class MemoryQueue implements QueueBackend {
   async start(): Promise<void> {}
 
   async submit(call: QueuedCall): Promise<boolean> {
+    return this.submitNow(call)
+  }
+
+  /** Synchronous `submit`: the gateway answers an async call's 202 without waiting for a microtask. */
+  submitNow(call: QueuedCall): boolean {
     if (this.closing) throw new FaasError('ERR_CLOSED', 'the queue is shutting down and takes no new calls\n', { internal: 'gateway', headers: { 'Retry-After': '5' } })
     const bytes = callBytes(call)
     if (this.messages + 1 > this.maxMessages || this.bytes + bytes > this.maxBytes) {

@@ -59,6 +59,8 @@ export interface QueueBackend {
    * same `dedupeId` queued it already (another instance sharing the stream).
    */
   submit(call: QueuedCall): Promise<boolean>
+  /** `submit` without the promise, for backends that hold their messages in memory. */
+  submitNow?(call: QueuedCall): boolean
   /** The next ready message for a function, FIFO, or undefined when none is ready now. */
   take(fn: string): Promise<QueueMessage | undefined>
   /** `take` without the promise, for backends that hold their messages in memory. */
