@@ -138,8 +138,9 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     fn.removeAllContentTypeParsers()
     fn.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBody }, (_req, body, done) => done(null, body))
 
-    // Promise callbacks rather than an async frame: every sync call passes here.
-    const invoke = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+    // Neither an async frame nor a returned promise: every sync call passes here, and Fastify
+    // would chain one more promise on a returned one. The reply is sent from the callbacks.
+    const invoke = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): void => {
       const started = performance.now()
       ;(request as FastifyRequest & { faasStarted?: number }).faasStarted = started
       const callId = callIdOf(request)
@@ -150,7 +151,13 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       const headers = request.headers as Record<string, string | string[]>
       headers['x-call-id'] = callId
       const method = request.method
-      return router
+      const failed = (err: unknown): void => {
+        // The error handler answers; these say which call it was.
+        if (reply.sent) return
+        reply.header('X-Call-Id', callId).header('X-Start-Time', startTime)
+        void reply.send(err instanceof Error ? err : new Error(String(err)))
+      }
+      void router
         .invoke(request.params.name, {
           method,
           path: subPath(request.url),
@@ -158,19 +165,16 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
           body: body && body.length > 0 ? new Uint8Array(body) : null,
           callId,
         })
-        .then(
-          (result) => {
+        .then((result) => {
+          try {
             const duration = ((performance.now() - started) / 1000).toFixed(6)
-            if (writeResult(reply, method, result, ['x-call-id', callId, 'x-start-time', startTime, 'x-duration-seconds', duration])) return reply
+            if (writeResult(reply, method, result, ['x-call-id', callId, 'x-start-time', startTime, 'x-duration-seconds', duration])) return
             reply.header('X-Call-Id', callId).header('X-Start-Time', startTime).header('X-Duration-Seconds', duration)
-            return sendResult(reply, result)
-          },
-          (err: unknown) => {
-            // The error handler answers; these say which call it was.
-            reply.header('X-Call-Id', callId).header('X-Start-Time', startTime)
-            throw err
-          },
-        )
+            void sendResult(reply, result)
+          } catch (err) {
+            failed(err)
+          }
+        }, failed)
     }
     fn.all('/function/:name', invoke)
     fn.all('/function/:name/*', invoke)
