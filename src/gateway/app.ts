@@ -41,11 +41,8 @@ export function startTimeHeader(ms = Date.now()): string {
 export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyReply {
   reply.code(result.status)
   for (const [k, v] of result.headers) {
-    if (HOP_BY_HOP.has(k)) continue
-    if (k === 'set-cookie') {
-      const prev = reply.getHeader('set-cookie')
-      reply.header('set-cookie', prev === undefined ? [v] : [...(Array.isArray(prev) ? prev : [String(prev)]), v])
-    } else reply.header(k, v)
+    // Fastify appends a `set-cookie` to those already set (and replaces any other header).
+    if (!HOP_BY_HOP.has(k)) reply.header(k, v)
   }
   // Text goes out as it came: Node writes the head and a string body in one piece.
   if (result.text !== undefined) return reply.send(result.text)
@@ -55,30 +52,40 @@ export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyRe
 /** The content types of a text result that Fastify's `send` would leave exactly as they are. */
 const PLAIN_TYPES: ReadonlySet<string> = new Set(['text/plain; charset=utf-8', 'application/json; charset=utf-8'])
 
+/** A content type Fastify reads as valid (`type/subtype`, token characters), so leaves on a byte body as it is. */
+const VALID_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/
+
 /**
- * Writes a text result straight to the socket when Fastify's `send` would write exactly the
- * same head and body (the common case: a handler's string or JSON value), and says whether it
- * did. Fastify's `send` parses the content type, runs its hook chain and fills a header object
- * per call; on the sync path that was the largest share of the gateway's own work per call.
- * Anything else (bytes, HEAD, 204/304, another content type, a header Node refuses) goes
- * through Fastify as before.
+ * Writes a result straight to the socket when Fastify's `send` would write exactly the same
+ * head and body, and says whether it did: a handler's string or JSON value, or bytes with a
+ * valid content type (a Response). Fastify's `send` parses the content type, runs its hook
+ * chain and fills a header object per call; on the sync path that was the largest share of
+ * the gateway's own work per call. Anything else (HEAD, 1xx/204/304, no or another content
+ * type, a header named twice other than `set-cookie`, one Node refuses) goes through Fastify
+ * as before. Header names come lower-case from the replica.
  */
-function writeTextResult(reply: FastifyReply, method: string, result: InvokeResult, own: string[]): boolean {
+/** Whether `name` is already in the flat name/value list `head`. */
+function repeats(head: string[], name: string): boolean {
+  for (let i = 0; i < head.length; i += 2) if (head[i] === name) return true
+  return false
+}
+
+function writeResult(reply: FastifyReply, method: string, result: InvokeResult, head: string[]): boolean {
   const text = result.text
   const status = result.status
-  if (text === undefined || method === 'HEAD' || status < 200 || status === 204 || status === 304) return false
-  const head = own
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return false
   let typed = false
   for (const [k, v] of result.headers) {
     if (HOP_BY_HOP.has(k)) continue
     if (k === 'content-type') {
-      if (typed || !PLAIN_TYPES.has(v)) return false
+      if (typed || !(text === undefined ? VALID_TYPE.test(v) : PLAIN_TYPES.has(v))) return false
       typed = true
-    } else if (k !== k.toLowerCase()) return false
+    } else if (k !== 'set-cookie' && repeats(head, k)) return false
     head.push(k, v)
   }
   if (!typed) return false
-  head.push('content-length', String(Buffer.byteLength(text)))
+  const body = text ?? Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength)
+  head.push('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength))
   try {
     // Nothing is written yet if Node refuses a header: Fastify then answers as it always did.
     reply.raw.writeHead(status, head)
@@ -86,7 +93,7 @@ function writeTextResult(reply: FastifyReply, method: string, result: InvokeResu
     return false
   }
   reply.hijack()
-  reply.raw.end(text)
+  reply.raw.end(body)
   return true
 }
 
@@ -131,10 +138,10 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     fn.removeAllContentTypeParsers()
     fn.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBody }, (_req, body, done) => done(null, body))
 
-    const invoke = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+    // Promise callbacks rather than an async frame: every sync call passes here.
+    const invoke = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
       const started = performance.now()
       ;(request as FastifyRequest & { faasStarted?: number }).faasStarted = started
-      const rawName = request.params.name
       const callId = callIdOf(request)
       const startTime = startTimeHeader()
       const body = request.body as Buffer | undefined
@@ -142,24 +149,28 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       // call id set here is the one the caller sent, or the one we answer with.
       const headers = request.headers as Record<string, string | string[]>
       headers['x-call-id'] = callId
-      let result: InvokeResult
-      try {
-        result = await router.invoke(rawName, {
-          method: request.method,
+      const method = request.method
+      return router
+        .invoke(request.params.name, {
+          method,
           path: subPath(request.url),
           headers,
           body: body && body.length > 0 ? new Uint8Array(body) : null,
           callId,
         })
-      } catch (err) {
-        // The error handler answers; these say which call it was.
-        reply.header('X-Call-Id', callId).header('X-Start-Time', startTime)
-        throw err
-      }
-      const duration = ((performance.now() - started) / 1000).toFixed(6)
-      if (writeTextResult(reply, request.method, result, ['x-call-id', callId, 'x-start-time', startTime, 'x-duration-seconds', duration])) return reply
-      reply.header('X-Call-Id', callId).header('X-Start-Time', startTime).header('X-Duration-Seconds', duration)
-      return sendResult(reply, result)
+        .then(
+          (result) => {
+            const duration = ((performance.now() - started) / 1000).toFixed(6)
+            if (writeResult(reply, method, result, ['x-call-id', callId, 'x-start-time', startTime, 'x-duration-seconds', duration])) return reply
+            reply.header('X-Call-Id', callId).header('X-Start-Time', startTime).header('X-Duration-Seconds', duration)
+            return sendResult(reply, result)
+          },
+          (err: unknown) => {
+            // The error handler answers; these say which call it was.
+            reply.header('X-Call-Id', callId).header('X-Start-Time', startTime)
+            throw err
+          },
+        )
     }
     fn.all('/function/:name', invoke)
     fn.all('/function/:name/*', invoke)
