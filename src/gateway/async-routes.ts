@@ -69,11 +69,19 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
       fn.removeAllContentTypeParsers()
       fn.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.maxBody }, (_req, body, done) => done(null, body))
 
-      const accepted = (reply: FastifyReply, callId: string, now: number): FastifyReply => reply.code(202).header('X-Call-Id', callId).header('X-Start-Time', startTimeHeader(now)).send('')
+      // Straight to the socket: the same head Fastify's `send('')` writes, without its content
+      // type parsing, hook chain and header object per call. Node writes the caller's X-Call-Id
+      // back as it is: its parser took the value, and it refuses the same characters on writing.
+      const accepted = (reply: FastifyReply, callId: string, now: number): undefined => {
+        reply.raw.writeHead(202, ['x-call-id', callId, 'x-start-time', startTimeHeader(now), 'content-type', 'text/plain; charset=utf-8', 'content-length', '0'])
+        reply.hijack()
+        reply.raw.end()
+        return undefined
+      }
 
       // Not an async function: with the memory queue the call is queued at once, and the 202
       // goes out without a promise and a microtask more per call.
-      const submit = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<FastifyReply> | undefined => {
+      const submit = (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply): Promise<undefined> | undefined => {
         if (request.method !== 'POST') {
           throw new FaasError('ERR_METHOD_NOT_ALLOWED', `async invocations take POST only, not ${request.method}\n`, { internal: 'gateway', headers: { Allow: 'POST' } })
         }
@@ -107,8 +115,7 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
           submittedAt: now,
         })
         if (queued) return queued.then(() => accepted(reply, callId, now))
-        accepted(reply, callId, now)
-        return undefined
+        return accepted(reply, callId, now)
       }
       fn.all('/async-function/:name', submit)
       fn.all('/async-function/:name/*', submit)

@@ -55,32 +55,40 @@ export interface CallbackOutcome {
 }
 
 
-/** The headers of a callback: the function's, then the queue-worker's own. */
+/** The names of the queue-worker's own callback headers, as `headersOf` writes them. */
+const OWN_NAMES: ReadonlySet<string> = new Set(['x-call-id', 'x-function-status', 'x-function-name', 'x-duration-seconds', 'x-retry', 'x-retry-max', 'user-agent'])
+
+/** The headers of a callback: the function's, then the queue-worker's own, which replace any of the same name whatever its case. */
 export function headersOf(call: CallbackCall): CallbackHeaders {
-  return callbackHeaders(call.headers, {
-    'X-Call-Id': call.callId,
-    'X-Function-Status': String(call.status),
-    'X-Function-Name': call.fn,
-    'X-Duration-Seconds': call.seconds.toFixed(6),
-    'X-Retry': String(call.retry),
-    'X-Retry-Max': String(call.retryMax),
-    'User-Agent': 'faasdev-queue-worker',
-  })
+  const headers = functionHeaders(call.headers, OWN_NAMES)
+  headers.push(
+    'x-call-id',
+    call.callId,
+    'x-function-status',
+    String(call.status),
+    'x-function-name',
+    call.fn,
+    'x-duration-seconds',
+    call.seconds.toFixed(6),
+    'x-retry',
+    String(call.retry),
+    'x-retry-max',
+    String(call.retryMax),
+    'user-agent',
+    'faasdev-queue-worker',
+  )
+  return headers
 }
 
-/** The function's response headers, then the queue-worker's own (which replace any of the same name). */
-export function callbackHeaders(result: [string, string][], own: Record<string, string>): CallbackHeaders {
-  const ownNames: string[] = []
-  for (const k in own) ownNames.push(k.toLowerCase())
+/** The function's response headers a callback carries: lowercased, without those it must not or `own` replaces. */
+function functionHeaders(result: [string, string][], own: ReadonlySet<string>): CallbackHeaders {
   const headers: CallbackHeaders = []
   for (const [k, v] of result) {
     const key = k.toLowerCase()
     // undici refuses to send `expect`; it describes a request anyway, not a response.
-    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect' || ownNames.includes(key)) continue
+    if (HOP_BY_HOP.has(key) || key === 'host' || key === 'expect' || own.has(key)) continue
     headers.push(key, v)
   }
-  let i = 0
-  for (const k in own) headers.push(ownNames[i++] as string, own[k] as string)
   return headers
 }
 

@@ -48,11 +48,6 @@ export class CallEntry {
   filed = 0
   /** Epoch ms of the last transition written behind (JetStream), to tell it from a stored copy. */
   updatedAt = 0
-  /** Pieces of `storedJson` that never change for this call (or change once), made on its first write. */
-  private jsonHead: string | undefined
-  private jsonSubmitted = ''
-  private jsonCallbackUrl = ''
-  private jsonStarted: [number, string] | undefined
 
   constructor(
     readonly callId: string,
@@ -76,26 +71,19 @@ export class CallEntry {
 
   /**
    * `JSON.stringify({ ...this.toJSON(), updatedAt })`, the text a status store keeps, made
-   * without the record object and with the parts that do not change between a call's writes
-   * (ids, submit time, callback URL, start time) formatted once: a call is written three
-   * times or more, thousands of times a second.
+   * without the record object: a call is written three times or more, thousands of times a
+   * second. Nothing of it is kept on the entry: pieces cached here for a call's later writes
+   * outlived the young generation with the entry, and cost more in garbage collection than
+   * formatting them again (measured, see bench/RESULTS.md).
    */
   storedJson(): string {
-    if (this.jsonHead === undefined) {
-      this.jsonHead = `{"callId":${JSON.stringify(this.callId)},"function":${JSON.stringify(this.fn)},"status":"`
-      this.jsonSubmitted = `,"submittedAt":"${new Date(this.submittedAt).toISOString()}"`
-      this.jsonCallbackUrl = this.callbackUrl === undefined ? '' : `,"callbackUrl":${JSON.stringify(redactUrl(this.callbackUrl))}`
-    }
-    let s = `${this.jsonHead}${this.status}","attempts":${this.attempts}${this.jsonSubmitted}`
+    let s = `{"callId":${JSON.stringify(this.callId)},"function":${JSON.stringify(this.fn)},"status":"${this.status}","attempts":${this.attempts},"submittedAt":"${new Date(this.submittedAt).toISOString()}"`
     if (this.maxAttempts !== undefined) s += `,"maxAttempts":${this.maxAttempts}`
     if (this.lastStatus !== undefined) s += `,"lastStatus":${this.lastStatus}`
-    if (this.startedAt !== undefined) {
-      if (this.jsonStarted?.[0] !== this.startedAt) this.jsonStarted = [this.startedAt, new Date(this.startedAt).toISOString()]
-      s += `,"startedAt":"${this.jsonStarted[1]}"`
-    }
+    if (this.startedAt !== undefined) s += `,"startedAt":"${new Date(this.startedAt).toISOString()}"`
     if (this.finishedAt !== undefined) s += `,"finishedAt":"${new Date(this.finishedAt).toISOString()}"`
     if (this.nextAttemptAt !== undefined) s += `,"nextAttemptAt":"${new Date(this.nextAttemptAt).toISOString()}"`
-    s += this.jsonCallbackUrl
+    if (this.callbackUrl !== undefined) s += `,"callbackUrl":${JSON.stringify(redactUrl(this.callbackUrl))}`
     if (this.callback !== undefined) s += `,"callback":${JSON.stringify(this.callback)}`
     return `${s},"updatedAt":${this.updatedAt}}`
   }
