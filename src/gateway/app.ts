@@ -55,6 +55,12 @@ const PLAIN_TYPES: ReadonlySet<string> = new Set(['text/plain; charset=utf-8', '
 /** A content type Fastify reads as valid (`type/subtype`, token characters), so leaves on a byte body as it is. */
 const VALID_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/
 
+/** Whether `name` is already in the flat name/value list `head`. */
+function repeats(head: string[], name: string): boolean {
+  for (let i = 0; i < head.length; i += 2) if (head[i] === name) return true
+  return false
+}
+
 /**
  * Writes a result straight to the socket when Fastify's `send` would write exactly the same
  * head and body, and says whether it did: a handler's string or JSON value, or bytes with a
@@ -64,12 +70,6 @@ const VALID_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/
  * type, a header named twice other than `set-cookie`, one Node refuses) goes through Fastify
  * as before. Header names come lower-case from the replica.
  */
-/** Whether `name` is already in the flat name/value list `head`. */
-function repeats(head: string[], name: string): boolean {
-  for (let i = 0; i < head.length; i += 2) if (head[i] === name) return true
-  return false
-}
-
 function writeResult(reply: FastifyReply, method: string, result: InvokeResult, head: string[]): boolean {
   const text = result.text
   const status = result.status

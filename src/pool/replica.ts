@@ -88,8 +88,8 @@ export class Replica extends EventEmitter {
   /** Event-loop utilisation reported by the last pong, 0…1. */
   utilisation = 0
   /**
-   * Mean time from sending a call to its answer, in ms, over the last calls or so (a moving
-   * average); Infinity until the first answer, so calls whose weight is unknown are spread.
+   * Time from sending a call to its answer, in ms, as a moving average (each answer weighs a
+   * tenth); Infinity until the first answer, so calls whose weight is unknown are spread.
    */
   meanCallMs = Infinity
   readyAt: number | undefined
