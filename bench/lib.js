@@ -147,20 +147,22 @@ export async function wrkSlice(url, { connections, durationS, server }) {
   assertLocal(url)
   const cpuBefore = server ? await server.cpu() : 0
   const out = await new Promise((resolve, reject) => {
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+    // wrk takes whole seconds; the time it really ran is read back from its output.
+    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(durationS))}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] })
     let text = ''
     child.stdout.setEncoding('utf8').on('data', (c) => (text += c))
     child.once('error', reject)
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))))
   })
   const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1])
-  if (!Number.isFinite(requests)) throw new Error(`wrk printed no request count: ${out}`)
   const ms = (m) => (m ? Number(m[1]) * WRK_UNIT_MS[m[2]] : NaN)
+  const ran = /(\d+) requests in ([\d.]+)(us|ms|s)/.exec(out)
+  const requests = Number(ran?.[1])
+  if (!ran || !Number.isFinite(requests)) throw new Error(`wrk printed no request count: ${out}`)
   const at = (p) => ms(new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out))
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0)
-  return { durationS, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
+  return { durationS: ms([, ran[2], ran[3]]) / 1000, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
 }
 
 /** Throughput, latency percentiles and server CPU per request over one or more slices. */
