@@ -1,5 +1,5 @@
 // Async benchmarks of faasdev (after `npm run build`):
-//   node bench/async.js [--runs 3] [--calls 20000] [--tools auto|wrk|autocannon]
+//   node bench/async.js [--runs 3] [--calls 20000] [--seconds 5] [--tools auto|wrk|autocannon]
 // 1. Throughput of a trivial function submitted with POST /async-function and received on a
 //    local callback server, against the sync path's throughput on the same function in the
 //    same server process and the same run (ratio). The load generator and the callback
@@ -8,6 +8,8 @@
 //    CPU per call, with autocannon and a node:http receiver about 150 µs. `--tools auto` (the
 //    default) uses wrk + nginx when both are installed, autocannon + node:http otherwise, and
 //    says which; both sides of the ratio are measured with the same load generator.
+//    `--seconds` sets each wrk run's length (5 by default): the bare relay's own rate swings
+//    between runs of a few seconds on a shared machine, and longer runs average more of it.
 //    A second baseline, the bare relay: a node:http server in its own process that does only
 //    what any async gateway must (answer 202, then POST "hello world" to the callback URL with
 //    undici, on one thread, no queue, no worker thread, no bookkeeping). It is the ceiling for
@@ -353,14 +355,14 @@ export function simulateRetryOn429({ calls, seconds, maxInflight }, settings, re
   return { makespanS: now / 1000, rejected }
 }
 
-export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = console.log } = {}) {
+export async function run({ runs = 3, calls = 20_000, seconds = 5, tools = 'auto', log = console.log } = {}) {
   const { retryDelay, RETRY_DEFAULTS } = await import(new URL('../dist/queue-worker/retry.js', import.meta.url).href)
   const haveWrk = has('wrk', ['-v']) && has('nginx', ['-v'])
   if (tools === 'wrk' && !haveWrk) throw new Error('--tools wrk needs wrk and nginx on the PATH (Debian: apt-get install wrk nginx-light)')
   const useWrk = tools === 'wrk' || (tools === 'auto' && haveWrk)
   log(
     useWrk
-      ? 'load: wrk (1 thread, 50 connections, 5 s) for submits and sync calls, nginx receiving the callbacks'
+      ? `load: wrk (1 thread, 50 connections, ${seconds} s) for submits and sync calls, nginx receiving the callbacks`
       : `load: autocannon (50 connections) for submits and sync calls, a node:http server receiving the callbacks${tools === 'auto' ? ' (wrk or nginx not installed)' : ''}; they cost about three times what wrk + nginx do, on the same cores`,
   )
   const cb = await receiver()
@@ -369,12 +371,12 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
   const bare = await startServer('--relay')
   const throughput = []
   const seed = []
-  const asyncRun = (n, target = server) => (fast ? asyncThroughputWrk(target, fast, n === 'warm' ? 2 : 5) : asyncThroughput(target, cb, n === 'warm' ? 2000 : calls))
+  const asyncRun = (n, target = server) => (fast ? asyncThroughputWrk(target, fast, n === 'warm' ? 2 : seconds) : asyncThroughput(target, cb, n === 'warm' ? 2000 : calls))
   const syncRun = async () => {
     if (!fast) return load(`${server.url}/function/hello`, { connections: 50, durationS: 5, warmupS: 1 })
     await wrk(`${server.url}/function/hello`, { connections: 50, durationS: 1 })
-    const r = await wrk(`${server.url}/function/hello`, { connections: 50, durationS: 5 })
-    return { rps: r.requests / 5, non2xx: r.non2xx }
+    const r = await wrk(`${server.url}/function/hello`, { connections: 50, durationS: seconds })
+    return { rps: r.requests / seconds, non2xx: r.non2xx }
   }
   try {
     // Warm-up: replicas, JIT, keep-alive sockets in both directions.
@@ -426,7 +428,7 @@ export async function run({ runs = 3, calls = 20_000, tools = 'auto', log = cons
   }
   const t = medianRun(throughput, 'asyncCallsPerS')
   const sd = medianRun(seed, 'efficiency')
-  log(`async throughput (trivial function, one replica, 50 submit connections, ${fast ? '5 s of submits with wrk' : `${calls} calls with autocannon`}): ${fmt(t.asyncCallsPerS, 0)} calls/s vs sync ${fmt(t.syncRps, 0)} req/s, ratio ${fmt(t.ratio)} (target ≥ ${TARGETS.asyncCallsPerS} calls/s) ${t.asyncCallsPerS >= TARGETS.asyncCallsPerS ? 'PASS' : 'MISS'}`)
+  log(`async throughput (trivial function, one replica, 50 submit connections, ${fast ? `${seconds} s of submits with wrk` : `${calls} calls with autocannon`}): ${fmt(t.asyncCallsPerS, 0)} calls/s vs sync ${fmt(t.syncRps, 0)} req/s, ratio ${fmt(t.ratio)} (target ≥ ${TARGETS.asyncCallsPerS} calls/s) ${t.asyncCallsPerS >= TARGETS.asyncCallsPerS ? 'PASS' : 'MISS'}`)
   const relayMedian = median(throughput.map((r) => r.relayCallsPerS))
   log(`  bare relay (node:http 202 + undici callback, one thread, nothing else): ${fmt(relayMedian, 0)} calls/s median; faasdev reaches ${fmt(median(throughput.map((r) => r.ofRelay)))} of it in the median run (target ≥ ${TARGETS.ofRelay}) ${median(throughput.map((r) => r.ofRelay)) >= TARGETS.ofRelay ? 'PASS' : 'MISS'}`)
   log(`seed scenario: efficiency ${fmt(sd.efficiency)} (${fmt(sd.measured)} s, ideal ${sd.ideal} s, ${sd.got429} × 429) (target ≥ ${TARGETS.seedEfficiency}) ${sd.efficiency >= TARGETS.seedEfficiency ? 'PASS' : 'MISS'}`)
@@ -439,7 +441,7 @@ if (process.argv.includes('--server')) {
 } else if (process.argv.includes('--relay')) {
   relay()
 } else if (import.meta.filename === process.argv[1]) {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, calls: { type: 'string', default: '20000' }, tools: { type: 'string', default: 'auto' }, server: { type: 'boolean' } } })
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, calls: { type: 'string', default: '20000' }, seconds: { type: 'string', default: '5' }, tools: { type: 'string', default: 'auto' }, server: { type: 'boolean' } } })
   if (!['auto', 'wrk', 'autocannon'].includes(values.tools)) throw new Error(`--tools: auto, wrk or autocannon, not ${values.tools}`)
-  await run({ runs: Number(values.runs), calls: Number(values.calls), tools: values.tools })
+  await run({ runs: Number(values.runs), calls: Number(values.calls), seconds: Number(values.seconds), tools: values.tools })
 }
