@@ -162,7 +162,7 @@ export async function wrkSlice(url, { connections, durationS, server }) {
   const at = (p) => ms(new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out))
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (errors ? errors.slice(1).reduce((n, x) => n + Number(x), 0) : 0)
-  return { durationS: ms([, ran[2], ran[3]]) / 1000, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
+  return { durationS: (Number(ran[2]) * WRK_UNIT_MS[ran[3]]) / 1000, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
 }
 
 /** Throughput, latency percentiles and server CPU per request over one or more slices. */
