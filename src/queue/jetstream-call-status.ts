@@ -43,6 +43,9 @@ interface Dirty {
   ifAbsent: boolean
 }
 
+/** The statuses a call ends in: their writes are answered (see flush()). */
+const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'dead-lettered'])
+
 /** How long an answered write waits for the server's answer (lost in a reconnect, a server gone) before it is given up and logged. */
 const ANSWER_TIMEOUT_MS = 10_000
 /** JetStream's error code for a write whose expected last sequence did not match: a guarded write finding a status stored. */
@@ -178,7 +181,7 @@ export class JetStreamCallStatus implements CallStatusStore {
     // An answered write of the call not published yet carries this transition.
     const waiting = this.batch.get(id)
     if (waiting) this.batch.set(id, { entry: d.entry, ifAbsent: waiting.ifAbsent && d.ifAbsent })
-    else void this.send(d, false)
+    else void (FINAL.has(d.entry.status) ? this.later(d) : this.send(d, false))
   }
 
   async read(id: string): Promise<StoredCallRecord | undefined> {
@@ -191,7 +194,9 @@ export class JetStreamCallStatus implements CallStatusStore {
     this.timer = undefined
     const dirty = [...this.dirty.values()]
     this.dirty.clear()
-    for (const d of dirty) void (answered ? this.later(d) : this.send(d, false))
+    // A final status always goes answered: the message's ack may be waiting on it (settled()),
+    // and a plain write the gathering window sent first would leave nothing to wait for.
+    for (const d of dirty) void (answered || FINAL.has(d.entry.status) ? this.later(d) : this.send(d, false))
   }
 
   /**
