@@ -86,8 +86,16 @@ function writeResult(reply: FastifyReply, method: string, result: InvokeResult, 
   if (!typed) return false
   const body = text ?? Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength)
   head.push('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength))
+  return writeRaw(reply, status, head, body)
+}
+
+/**
+ * Writes a whole response past Fastify (`head`: flat name/value pairs, Content-Length included)
+ * and says whether it did: nothing is written if Node refuses a header, and the caller can then
+ * answer through Fastify.
+ */
+export function writeRaw(reply: FastifyReply, status: number, head: string[], body?: string | Uint8Array): boolean {
   try {
-    // Nothing is written yet if Node refuses a header: Fastify then answers as it always did.
     reply.raw.writeHead(status, head)
   } catch {
     return false

@@ -10,7 +10,7 @@ import type { DeadLetter } from '../queue-worker/calls.js'
 import { redactUrl } from '../logs/redact.js'
 import { HOP_BY_HOP } from '../router/hop-by-hop.js'
 import { splitName, type Router } from '../router/router.js'
-import { callIdOf, startTimeHeader } from './app.js'
+import { callIdOf, startTimeHeader, writeRaw } from './app.js'
 import { subPath } from './request-target.js'
 
 export interface AsyncRoutesOptions {
@@ -73,9 +73,8 @@ export function asyncRoutes(options: AsyncRoutesOptions): (app: FastifyInstance)
       // type parsing, hook chain and header object per call. Node writes the caller's X-Call-Id
       // back as it is: its parser took the value, and it refuses the same characters on writing.
       const accepted = (reply: FastifyReply, callId: string, now: number): undefined => {
-        reply.raw.writeHead(202, ['x-call-id', callId, 'x-start-time', startTimeHeader(now), 'content-type', 'text/plain; charset=utf-8', 'content-length', '0'])
-        reply.hijack()
-        reply.raw.end()
+        const head = ['x-call-id', callId, 'x-start-time', startTimeHeader(now), 'content-type', 'text/plain; charset=utf-8', 'content-length', '0']
+        if (!writeRaw(reply, 202, head)) throw new Error(`Node refused the 202's head for call ${callId}`)
         return undefined
       }
 

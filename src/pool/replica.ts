@@ -64,9 +64,7 @@ export function heapLimitMb(spec: FunctionSpec, override?: number): number | und
 interface Pending {
   resolve: (r: InvokeResult) => void
   reject: (e: FaasError) => void
-  /** performance.now() past which the call has timed out. */
-  deadline: number
-  /** performance.now() when the call was handed to the replica. */
+  /** performance.now() when the call was handed to the replica (it times out `execTimeoutMs` later). */
   sentAt: number
 }
 
@@ -218,8 +216,7 @@ export class Replica extends EventEmitter {
     this.inflight++
     this.started++
     return new Promise<InvokeResult>((resolve, reject) => {
-      const now = performance.now()
-      const pending: Pending = { resolve, reject, deadline: now + this.execTimeoutMs, sentAt: now }
+      const pending: Pending = { resolve, reject, sentAt: performance.now() }
       this.pending.set(id, pending)
       if (this.execTimeoutMs > 0) this.timeoutTimer ??= setTimeout(this.sweep, this.execTimeoutMs)
       const message: InvokeMessage = { t: 'invoke', id, ...request }
@@ -278,8 +275,9 @@ export class Replica extends EventEmitter {
     const due: number[] = []
     let next: number | undefined
     for (const [id, p] of this.pending) {
-      if (p.deadline > now) {
-        next = p.deadline
+      const deadline = p.sentAt + this.execTimeoutMs
+      if (deadline > now) {
+        next = deadline
         break
       }
       due.push(id)
