@@ -3,6 +3,7 @@
  * Several calls are in flight per replica over the worker's own message port; each
  * carries an id the answer echoes.
  */
+import type { MessagePort } from 'node:worker_threads'
 import type { HandlerStyle } from '../config/stack.js'
 
 export interface ReplicaData {
@@ -13,6 +14,12 @@ export interface ReplicaData {
   secrets: Record<string, string>
   /** Bytes a response may have; a handler's stream is cut off as soon as it passes them. @default no limit */
   maxResponse?: number
+  /**
+   * Where the replica sends its results, and a count it raises after each send: with both, the
+   * main thread can take a result synchronously (`receiveMessageOnPort`) while it waits for it.
+   */
+  answers?: MessagePort
+  answered?: SharedArrayBuffer
 }
 
 export type Headers = Record<string, string | string[]>

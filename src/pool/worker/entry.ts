@@ -62,6 +62,8 @@ export function serve(mod: Record<string, unknown>): void {
   let lastElu = performance.eventLoopUtilization()
 
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
+  const answers = data.answers ?? port
+  const answered = data.answered ? new Int32Array(data.answered) : undefined
 
   // Results that finish in the same burst of microtasks (the calls of one batch, typically) go
   // back as one message: one wake-up of the main thread instead of one per call. A microtask,
@@ -73,7 +75,8 @@ export function serve(mod: Record<string, unknown>): void {
     const transfer = resultTransfer
     results = []
     resultTransfer = new Set()
-    post(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
+    answers.postMessage(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
+    if (answered) Atomics.add(answered, 0, 1)
   }
 
   const call = (input: CallInput): CallOutput | Promise<CallOutput> =>
