@@ -202,6 +202,8 @@ export class Replica extends EventEmitter {
     })
     this.exited = new Promise<void>((resolve) => {
       this.worker.once('exit', (code) => {
+        // Stopped first, so that no call is sent here while the results below free its slots.
+        this.state = 'stopped'
         // Results sent before the worker stopped still count (its own port is drained by Node; this one is not).
         for (let m = receiveMessageOnPort(this.answers); m; m = receiveMessageOnPort(this.answers)) this.answer(m.message as FromWorker)
         this.answers.close()
@@ -210,7 +212,6 @@ export class Replica extends EventEmitter {
           this.exitReason ??
           (wasStarting ? 'start-failed' : (lastError as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'oom' : lastError ? 'crash' : 'exit')
         this.exitReason = reason
-        this.state = 'stopped'
         if (this.timeoutTimer) clearTimeout(this.timeoutTimer)
         this.timeoutTimer = undefined
         const detail = lastError ? `: ${lastError.message}` : code ? ` with code ${code}` : ''
