@@ -29,6 +29,15 @@ functions:
 `
 const FAST_RETRY = { retry: { initialWaitMs: 50, maxWaitMs: 200 } }
 
+// `orders` with the default exec_timeout, for the oom faults: filling a heap until V8 gives up
+// can pass STACK's 1 s on a loaded machine, and a call past exec_timeout is rightly a 504.
+const NO_SHORT_TIMEOUT = `
+functions:
+  orders:
+    lang: typescript
+    handler: @/orders
+`
+
 /** `reports` with one slot (`max_inflight: 1`), taken by a call sleeping `ms`. */
 async function oneSlotBusyFor(ms: number): Promise<{ rt: Runtime; busy: Promise<Response> }> {
   const rt = await startRuntime(`
@@ -211,7 +220,7 @@ describe('fault injection: each kind, sync', () => {
   })
 
   it('oom without limits.memory: the call runs on a replica with a small heap, which runs out quickly', async () => {
-    const rt = await startRuntime(STACK)
+    const rt = await startRuntime(NO_SHORT_TIMEOUT)
     const before = await replicaOf(rt, 'orders')
     await inject(rt, { function: 'orders', kind: 'oom' })
     const t0 = performance.now()
@@ -304,7 +313,7 @@ describe('fault injection: async calls meet faults like sync ones', () => {
   ]
   for (const [kind, spec, retries] of cases) {
     it(`${kind}: the queue-worker retries and the callback reports the recovery (X-Retry ${retries})`, async () => {
-      const rt = await startRuntime(STACK, FAST_RETRY)
+      const rt = await startRuntime(kind === 'oom' ? NO_SHORT_TIMEOUT : STACK, FAST_RETRY)
       const cb = await callbackServer()
       await inject(rt, { function: 'orders', ...spec })
       const res = await submit(rt.url, 'orders', { 'x-callback-url': cb.url, 'x-call-id': `async-${kind}`, 'content-type': 'application/json' }, JSON.stringify({ sku: 'tea', quantity: 1 }))
