@@ -1,7 +1,8 @@
 /**
  * The one message protocol between the main thread and a replica (worker thread).
  * Several calls are in flight per replica over the worker's own message port; each
- * carries an id the answer echoes.
+ * carries an id the answer echoes. Results come back over a port of their own
+ * (`ReplicaData.answers`); everything else (ready, ping/pong) over the worker's port.
  */
 import type { MessagePort } from 'node:worker_threads'
 import type { HandlerStyle } from '../config/stack.js'
@@ -18,8 +19,8 @@ export interface ReplicaData {
    * Where the replica sends its results, and a count it raises after each send: with both, the
    * main thread can take a result synchronously (`receiveMessageOnPort`) while it waits for it.
    */
-  answers?: MessagePort
-  answered?: SharedArrayBuffer
+  answers: MessagePort
+  answered: SharedArrayBuffer
 }
 
 export type Headers = Record<string, string | string[]>

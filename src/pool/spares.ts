@@ -249,5 +249,5 @@ export class SparePool {
 
 /** Sends a spare the function it now serves. */
 export function assignSpare(worker: Worker, message: Omit<AssignMessage, 't'>): void {
-  worker.postMessage({ t: 'assign', ...message } satisfies AssignMessage, message.data.answers ? [message.data.answers] : undefined)
+  worker.postMessage({ t: 'assign', ...message } satisfies AssignMessage, [message.data.answers])
 }

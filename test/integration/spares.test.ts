@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { MessageChannel } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { assignSpare } from '../../src/pool/spares.js'
 import type { Runtime } from '../../src/index.js'
@@ -138,11 +139,13 @@ parentPort.postMessage({ t: 'probe', workerData: workerData ?? null, env: { ...p
 `,
     )
     const report = new Promise<Record<string, unknown>>((resolve) => spare.on('message', (m: Record<string, unknown>) => m.t === 'probe' && resolve(m)))
-    assignSpare(spare, { data: { functionName: 'probe', replicaName: 'probe-1', style: 'fetch', lang: 'javascript', secrets: {} }, env: { PROBE: '1' }, url: pathToFileURL(join(dir, 'probe.mjs')).href })
+    const answers = new MessageChannel()
+    assignSpare(spare, { data: { functionName: 'probe', replicaName: 'probe-1', style: 'fetch', lang: 'javascript', secrets: {}, answers: answers.port2, answered: new SharedArrayBuffer(4) }, env: { PROBE: '1' }, url: pathToFileURL(join(dir, 'probe.mjs')).href })
     try {
       expect(await report).toEqual({ t: 'probe', workerData: null, env: { PROBE: '1' }, secretsDir: false })
     } finally {
       await spare.terminate()
+      answers.port1.close()
     }
   })
 

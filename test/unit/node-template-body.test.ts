@@ -1,8 +1,9 @@
+import { MessageChannel } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import type { InvokeMessage, ReplicaData } from '../../src/pool/protocol.js'
 import { callNodeTemplateHandler } from '../../src/pool/worker/node-template.js'
 
-const data: ReplicaData = { functionName: 'f', replicaName: 'f-1', style: 'node-template', lang: 'node20', secrets: {} }
+const data: ReplicaData = { functionName: 'f', replicaName: 'f-1', style: 'node-template', lang: 'node20', secrets: {}, answers: new MessageChannel().port2, answered: new SharedArrayBuffer(4) }
 
 /** What `event.body` a node20 handler sees for a call with these headers and bytes. */
 async function bodyOf(headers: InvokeMessage['headers'], body: string | null, lang = 'node20'): Promise<unknown> {

@@ -62,8 +62,8 @@ export function serve(mod: Record<string, unknown>): void {
   let lastElu = performance.eventLoopUtilization()
 
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
-  const answers = data.answers ?? port
-  const answered = data.answered ? new Int32Array(data.answered) : undefined
+  const answers = data.answers
+  const answered = new Int32Array(data.answered)
 
   // Results that finish in the same burst of microtasks (the calls of one batch, typically) go
   // back as one message: one wake-up of the main thread instead of one per call. A microtask,
@@ -76,7 +76,7 @@ export function serve(mod: Record<string, unknown>): void {
     results = []
     resultTransfer = new Set()
     answers.postMessage(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
-    if (answered) Atomics.add(answered, 0, 1)
+    Atomics.add(answered, 0, 1)
   }
 
   const call = (input: CallInput): CallOutput | Promise<CallOutput> =>
