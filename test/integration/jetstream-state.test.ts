@@ -202,7 +202,10 @@ describe.skipIf(SKIP_NATS)('dead letters and call status in JetStream', () => {
       const acked = timeline.findIndex((e) => e.kind === 'acked' && e.id === id)
       expect(stored, `the final status of ${id} written and answered (itself or a later write of the same connection)`).toBeGreaterThanOrEqual(0)
       expect(timeline[stored]?.problem, `the final status of ${id} stored`).toBeUndefined()
-      expect(stored, `${id} acknowledged after its final status was stored`).toBeLessThan(acked)
+      // The whole order in the message: this failed once in a full CI run (acked-2 acknowledged
+      // at 3, stored at 5) and not in 16 runs alone or under load since; the next failure says more.
+      const seen = (): string => JSON.stringify({ timeline, finalWrites: finalWrites.map((w) => [w.id, w.reply !== undefined, w.stored]) })
+      expect(stored, `${id} acknowledged after its final status was stored: ${seen()}`).toBeLessThan(acked)
     }
   })
 
