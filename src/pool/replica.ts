@@ -205,7 +205,7 @@ export class Replica extends EventEmitter {
         // Stopped first, so that no call is sent here while the results below free its slots.
         this.state = 'stopped'
         // Results sent before the worker stopped still count (its own port is drained by Node; this one is not).
-        for (let m = receiveMessageOnPort(this.answers); m; m = receiveMessageOnPort(this.answers)) this.answer(m.message as FromWorker)
+        this.takeAnswers()
         this.answers.close()
         const wasStarting = this.readyAt === undefined
         const reason: ExitReason =
@@ -290,8 +290,12 @@ export class Replica extends EventEmitter {
   private pollLone(): void {
     const until = performance.now() + LONE_POLL_MS
     while (Atomics.load(this.answered, 0) === this.answersSeen) if (performance.now() >= until) return
-    const m = receiveMessageOnPort(this.answers)
-    if (m) this.answer(m.message as FromWorker)
+    this.takeAnswers()
+  }
+
+  /** Handles, now, the results already on the result port. */
+  private takeAnswers(): void {
+    for (let m = receiveMessageOnPort(this.answers); m; m = receiveMessageOnPort(this.answers)) this.answer(m.message as FromWorker)
   }
 
   private result(msg: ResultMessage): void {
