@@ -87,6 +87,8 @@ export interface ReadyMessage {
 export interface ResultMessage {
   t: 'result'
   id: number
+  /** How long the call took in the replica, from its message being read to its result, in ms. */
+  ms: number
   status: number
   headers: [string, string][]
   /**

@@ -98,8 +98,10 @@ export class Replica extends EventEmitter {
   /** Event-loop utilisation reported by the last pong, 0…1. */
   utilisation = 0
   /**
-   * Time from sending a call to its answer, in ms, as a moving average (each answer weighs a
-   * tenth); Infinity until the first answer, so calls whose weight is unknown are spread.
+   * Time a call takes in the replica (its handler, CPU and awaits), in ms, as a moving average
+   * (each answer weighs a tenth); Infinity until the first answer, so calls whose weight is
+   * unknown are spread. Measured in the replica, not from sending to answer: on a loaded
+   * machine the hop's queueing made light calls look heavy (5–10 ms for a trivial handler).
    */
   meanCallMs = Infinity
   readyAt: number | undefined
@@ -302,7 +304,7 @@ export class Replica extends EventEmitter {
     const p = this.pending.get(msg.id)
     if (!p) return
     this.settle(msg.id)
-    const ms = performance.now() - p.sentAt
+    const ms = msg.ms
     this.meanCallMs = this.meanCallMs === Infinity ? ms : this.meanCallMs + (ms - this.meanCallMs) * 0.1
     if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
     else p.resolve(typeof msg.body === 'string' ? textResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })

@@ -17,7 +17,7 @@ export interface CallInput {
   data: ReplicaData
 }
 
-export type CallOutput = Omit<ResultMessage, 't' | 'id'>
+export type CallOutput = Omit<ResultMessage, 't' | 'id' | 'ms'>
 
 /**
  * One call's abort switch. The AbortController is only made when the handler reads its
@@ -87,7 +87,7 @@ export function serve(mod: Record<string, unknown>): void {
     return { status: 500, headers: [['content-type', 'text/plain; charset=utf-8']], body: new TextEncoder().encode(String(err)) }
   }
 
-  const finish = (id: number, result: CallOutput): void => {
+  const finish = (id: number, started: number, result: CallOutput): void => {
     calls.delete(id)
     const body = result.body
     // A body built whole (a string, bytes, a node-template result) is not sent past the limit either.
@@ -99,12 +99,13 @@ export function serve(mod: Record<string, unknown>): void {
       const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
       if (own && bytes.byteLength > 0) resultTransfer.add(bytes.buffer as ArrayBuffer)
     }
-    if (results.push({ t: 'result', id, ...out }) === 1) queueMicrotask(flushResults)
+    if (results.push({ t: 'result', id, ms: performance.now() - started, ...out }) === 1) queueMicrotask(flushResults)
   }
 
   // Without an async frame: a handler that answers at once is finished in the same turn, with
   // no promise of ours, which is most of a trivial call's cost in the replica.
   const run = (message: InvokeMessage): void => {
+    const started = performance.now()
     const abort = new CallAbort()
     calls.set(message.id, abort)
     const input: CallInput = {
@@ -122,10 +123,10 @@ export function serve(mod: Record<string, unknown>): void {
     }
     if (out instanceof Promise) {
       void out.then(
-        (result) => finish(message.id, result),
-        (err: unknown) => finish(message.id, failed(err)),
+        (result) => finish(message.id, started, result),
+        (err: unknown) => finish(message.id, started, failed(err)),
       )
-    } else finish(message.id, out)
+    } else finish(message.id, started, out)
   }
 
   port.on('message', (msg: ToWorker) => {
