@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import type { HandlerStyle } from '../config/stack.js'
+import type { WireCalls, WireResults } from './wire.js'
 
 export interface ReplicaData {
   functionName: string
@@ -25,8 +26,8 @@ export interface ReplicaData {
 
 export type Headers = Record<string, string | string[]>
 
+/** One call, as the replica reads it (it crosses as part of a {@link CallsMessage}). */
 export interface InvokeMessage {
-  t: 'invoke'
   id: number
   method: string
   /** Sub-path after `/function/NAME`, always starting with `/`, with the raw query string. */
@@ -53,14 +54,14 @@ export interface PingMessage {
 
 /**
  * The calls of one event-loop turn sent as one message: one wake-up of the worker thread
- * and one serialisation for all of them instead of one each.
+ * and one serialisation for all of them instead of one each (`wire.ts` says how they are laid out).
  */
-export interface InvokeBatchMessage {
-  t: 'batch'
-  calls: InvokeMessage[]
+export interface CallsMessage {
+  t: 'calls'
+  calls: WireCalls
 }
 
-export type ToWorker = InvokeMessage | InvokeBatchMessage | AbortMessage | PingMessage
+export type ToWorker = CallsMessage | AbortMessage | PingMessage
 
 /**
  * Turns a spare worker into a replica of one function: its environment and secrets arrive
@@ -84,11 +85,8 @@ export interface ReadyMessage {
   t: 'ready'
 }
 
-export interface ResultMessage {
-  t: 'result'
-  id: number
-  /** How long the call took in the replica, from its message being read to its result, in ms. */
-  ms: number
+/** What a call answered, as the replica sends it back (with its id, and its time in the replica). */
+export interface CallOutput {
   status: number
   headers: [string, string][]
   /**
@@ -107,10 +105,15 @@ export interface PongMessage {
   elu: number
 }
 
-/** Results finished in the same burst of microtasks, sent as one message. */
-export interface ResultBatchMessage {
+/**
+ * Results finished in the same burst of microtasks, sent as one message over the replica's
+ * result port (`wire.ts` says how they are laid out). Each carries how long its call took in
+ * the replica, from its message being read to its result, in ms.
+ */
+export interface ResultsMessage {
   t: 'results'
-  results: ResultMessage[]
+  results: WireResults
 }
 
-export type FromWorker = ReadyMessage | ResultMessage | ResultBatchMessage | PongMessage
+/** What a replica sends on the worker's own port. */
+export type FromWorker = ReadyMessage | PongMessage

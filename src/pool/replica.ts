@@ -4,14 +4,15 @@ import { pathToFileURL } from 'node:url'
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
 import type { FunctionSpec } from '../config/stack.js'
 import { FaasError } from '../errors.js'
-import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from './protocol.js'
+import type { CallOutput, FromWorker, InvokeMessage, ReplicaData, ResultsMessage, ToWorker } from './protocol.js'
 import { workerResourceLimits } from './resource-limits.js'
 import { assignSpare, type SparePool } from './spares.js'
+import { readResults, type WireCalls, writeCall } from './wire.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
 export type ExitReason = 'oom' | 'crash' | 'timeout' | 'exit' | 'stopped' | 'start-failed'
 
-export type InvokeRequest = Omit<InvokeMessage, 't' | 'id'>
+export type InvokeRequest = Omit<InvokeMessage, 'id'>
 
 export interface InvokeResult {
   status: number
@@ -118,7 +119,9 @@ export class Replica extends EventEmitter {
   private readonly execTimeoutMs: number
   private readonly unresponsiveMs: number
   /** Calls waiting for the end of this event-loop turn to go to the worker together. */
-  private outbox: InvokeMessage[] = []
+  private outbox: WireCalls = []
+  /** Ids of the calls in `outbox`. */
+  private outboxIds: number[] = []
   private outboxTransfer = new Set<ArrayBuffer>()
   private timeoutTimer: NodeJS.Timeout | undefined
   /** The replica's results arrive here; `answered` counts the worker's sends, `answersSeen` those handled. */
@@ -237,7 +240,7 @@ export class Replica extends EventEmitter {
 
   /** Calls waiting for the end of this event-loop turn to be sent together. */
   get waiting(): number {
-    return this.outbox.length
+    return this.outboxIds.length
   }
 
   /** Sends one call; rejects with a coded error on timeout or crash. */
@@ -251,41 +254,42 @@ export class Replica extends EventEmitter {
       const pending: Pending = { resolve, reject, sentAt: performance.now() }
       this.pending.set(id, pending)
       if (this.execTimeoutMs > 0) this.timeoutTimer ??= setTimeout(this.sweep, this.execTimeoutMs)
-      const message: InvokeMessage = { t: 'invoke', id, ...request }
       if (request.body && request.body.byteLength > 0) this.outboxTransfer.add(request.body.buffer as ArrayBuffer)
       // Under load many calls arrive in one turn of the event loop; each postMessage would
       // wake the worker (a syscall and a context switch on a busy machine), so they go together.
-      if (this.outbox.push(message) === 1) setImmediate(this.flush)
+      if (this.outboxIds.push(id) === 1) setImmediate(this.flush)
+      writeCall(this.outbox, id, request)
     })
   }
 
   private readonly flush = (): void => {
     const calls = this.outbox
+    const ids = this.outboxIds
     const transfer = this.outboxTransfer
     this.outbox = []
+    this.outboxIds = []
     this.outboxTransfer = new Set()
     // A replica that stopped meanwhile has already failed these calls with 502.
-    if (this.state === 'stopped' || calls.length === 0) return
-    const message: ToWorker = calls.length === 1 ? (calls[0] as InvokeMessage) : { t: 'batch', calls }
+    if (this.state === 'stopped' || ids.length === 0) return
+    const message: ToWorker = { t: 'calls', calls }
     try {
       this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
     } catch (err) {
       // A body that cannot be sent (a buffer already transferred elsewhere) fails its calls,
       // never the process: this runs from setImmediate, where a throw is uncaught.
-      for (const call of calls) {
-        const p = this.pending.get(call.id)
+      for (const id of ids) {
+        const p = this.pending.get(id)
         if (!p) continue
-        this.settle(call.id)
+        this.settle(id)
         p.reject(new FaasError('ERR_INTERNAL', `could not hand the call to replica ${this.name}: ${(err as Error).message}\n`, { internal: 'of-watchdog' }))
       }
     }
     if (inflightAll === 1 && this.meanCallMs <= LIGHT_CALL_MS) this.pollLone()
   }
 
-  private readonly answer = (msg: FromWorker): void => {
+  private readonly answer = (msg: ResultsMessage): void => {
     this.answersSeen++
-    if (msg.t === 'result') this.result(msg)
-    else if (msg.t === 'results') for (const r of msg.results) this.result(r)
+    readResults(msg.results, this.result)
   }
 
   /** Waits for the lone call's result by polling the worker's count of results sent, for at most LONE_POLL_MS. */
@@ -297,14 +301,13 @@ export class Replica extends EventEmitter {
 
   /** Handles, now, the results already on the result port. */
   private takeAnswers(): void {
-    for (let m = receiveMessageOnPort(this.answers); m; m = receiveMessageOnPort(this.answers)) this.answer(m.message as FromWorker)
+    for (let m = receiveMessageOnPort(this.answers); m; m = receiveMessageOnPort(this.answers)) this.answer(m.message as ResultsMessage)
   }
 
-  private result(msg: ResultMessage): void {
-    const p = this.pending.get(msg.id)
+  private readonly result = (id: number, ms: number, msg: CallOutput): void => {
+    const p = this.pending.get(id)
     if (!p) return
-    this.settle(msg.id)
-    const ms = msg.ms
+    this.settle(id)
     this.meanCallMs = this.meanCallMs === Infinity ? ms : this.meanCallMs + (ms - this.meanCallMs) * 0.1
     if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
     else p.resolve(typeof msg.body === 'string' ? textResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })

@@ -135,7 +135,7 @@ export class SparePool {
       this.schedule(heapMb)
     }
     const onMessage = (msg: FromWorker): void => {
-      if (msg.t !== 'ready' && msg.t !== 'result' && msg.t !== 'results') return
+      if (msg.t !== 'ready') return
       worker.off('message', onMessage)
       timer = setTimeout(refill, REFILL_DELAY_MS)
     }

@@ -11,7 +11,7 @@ async function bodyOf(headers: InvokeMessage['headers'], body: string | null, la
   const handler = async (event: { body: unknown }): Promise<void> => {
     seen = event.body
   }
-  const message: InvokeMessage = { t: 'invoke', id: 1, method: 'POST', path: '/', headers, body: body === null ? null : new TextEncoder().encode(body), callId: 'c' }
+  const message: InvokeMessage = { id: 1, method: 'POST', path: '/', headers, body: body === null ? null : new TextEncoder().encode(body), callId: 'c' }
   await callNodeTemplateHandler(handler as (...args: unknown[]) => unknown, { message, data: { ...data, lang }, signal: new AbortController().signal })
   return seen
 }

@@ -4,7 +4,8 @@
  */
 import { performance } from 'node:perf_hooks'
 import { parentPort } from 'node:worker_threads'
-import type { FromWorker, InvokeMessage, ReplicaData, ResultMessage, ToWorker } from '../protocol.js'
+import type { CallOutput, FromWorker, InvokeMessage, ReplicaData, ResultsMessage, ToWorker } from '../protocol.js'
+import { readCalls, type WireResults, writeResult } from '../wire.js'
 import { compactWhenIdle } from './compact.js'
 import { meetFault } from './fault.js'
 import { callFetchHandler, TOO_LARGE } from './fetch-style.js'
@@ -17,7 +18,7 @@ export interface CallInput {
   data: ReplicaData
 }
 
-export type CallOutput = Omit<ResultMessage, 't' | 'id' | 'ms'>
+export type { CallOutput }
 
 /**
  * One call's abort switch. The AbortController is only made when the handler reads its
@@ -68,14 +69,14 @@ export function serve(mod: Record<string, unknown>): void {
   // Results that finish in the same burst of microtasks (the calls of one batch, typically) go
   // back as one message: one wake-up of the main thread instead of one per call. A microtask,
   // not a timer, so a result is never held back by a later macrotask (or a blocked loop).
-  let results: ResultMessage[] = []
+  let results: WireResults = []
   let resultTransfer = new Set<ArrayBuffer>()
   const flushResults = (): void => {
-    const batch = results
+    const message: ResultsMessage = { t: 'results', results }
     const transfer = resultTransfer
     results = []
     resultTransfer = new Set()
-    answers.postMessage(batch.length === 1 ? (batch[0] as ResultMessage) : { t: 'results', results: batch }, transfer.size > 0 ? [...transfer] : undefined)
+    answers.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
     Atomics.add(answered, 0, 1)
   }
 
@@ -99,7 +100,8 @@ export function serve(mod: Record<string, unknown>): void {
       const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
       if (own && bytes.byteLength > 0) resultTransfer.add(bytes.buffer as ArrayBuffer)
     }
-    if (results.push({ t: 'result', id, ms: performance.now() - started, ...out }) === 1) queueMicrotask(flushResults)
+    if (results.length === 0) queueMicrotask(flushResults)
+    writeResult(results, id, performance.now() - started, out)
   }
 
   // Without an async frame: a handler that answers at once is finished in the same turn, with
@@ -131,11 +133,8 @@ export function serve(mod: Record<string, unknown>): void {
 
   port.on('message', (msg: ToWorker) => {
     switch (msg.t) {
-      case 'invoke':
-        run(msg)
-        break
-      case 'batch':
-        for (const c of msg.calls) run(c)
+      case 'calls':
+        readCalls(msg.calls, run)
         break
       case 'abort':
         calls.get(msg.id)?.abort(new DOMException('exec_timeout exceeded', 'TimeoutError'))

@@ -142,7 +142,7 @@ function lazyRequest(message: InvokeMessage): Request {
 /** Whether this Node's Request accepts the lazy one everywhere a Request goes. */
 const lazyWorks: boolean = (() => {
   try {
-    const message = { t: 'invoke', id: 0, method: 'POST', path: '/a/../p?q=1', headers: { host: 'H', 'x-a': 'b' }, body: new TextEncoder().encode('x'), callId: '' } as InvokeMessage
+    const message = { id: 0, method: 'POST', path: '/a/../p?q=1', headers: { host: 'H', 'x-a': 'b' }, body: new TextEncoder().encode('x'), callId: '' } as InvokeMessage
     const copy = new Request(lazyRequest(message))
     const probe = lazyRequest(message)
     return probe instanceof Request && copy.method === 'POST' && copy.url === 'http://h/p?q=1' && probe.url === copy.url && copy.headers.get('x-a') === 'b' && probe.headers.get('x-a') === 'b' && probe.signal instanceof AbortSignal
