@@ -36,18 +36,23 @@ const LONE_POLL_MS = 0.1
 /** Calls in flight over all replicas. */
 let inflightAll = 0
 
-/** A result whose body came as text: its bytes are made only if something reads `body` (an async call's callback). */
-function textResult(status: number, headers: [string, string][], text: string): InvokeResult {
-  let bytes: Uint8Array | undefined
-  return {
-    status,
-    headers,
-    text,
-    // An own, enumerable getter: a spread or a structured clone of the result still has the body.
-    get body() {
-      bytes ??= encoder.encode(text)
-      return bytes
-    },
+/**
+ * A result whose body came as text: its bytes are made only if something reads `body` (an
+ * async call's callback). A class, not an object literal with a getter: V8 defines a literal's
+ * accessor at run time and makes the object a dictionary, on every sync call.
+ */
+class TextResult implements InvokeResult {
+  private bytes: Uint8Array | undefined
+
+  constructor(
+    readonly status: number,
+    readonly headers: [string, string][],
+    readonly text: string,
+  ) {}
+
+  get body(): Uint8Array {
+    this.bytes ??= encoder.encode(this.text)
+    return this.bytes
   }
 }
 
@@ -310,7 +315,7 @@ export class Replica extends EventEmitter {
     this.settle(id)
     this.meanCallMs = this.meanCallMs === Infinity ? ms : this.meanCallMs + (ms - this.meanCallMs) * 0.1
     if (msg.tooLarge) p.reject(new FaasError('ERR_RESPONSE_TOO_LARGE', `the response of ${this.options.spec.name} is larger than the limit of ${this.options.maxResponse} bytes (--max-response)\n`, { internal: 'of-watchdog' }))
-    else p.resolve(typeof msg.body === 'string' ? textResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })
+    else p.resolve(typeof msg.body === 'string' ? new TextResult(msg.status, msg.headers, msg.body) : { status: msg.status, headers: msg.headers, body: msg.body })
   }
 
   private settle(id: number): void {

@@ -21,13 +21,20 @@ export interface CallInput {
 export type { CallOutput }
 
 /**
- * One call's abort switch. The AbortController is only made when the handler reads its
- * signal: making one costs as much as the rest of a trivial call, and most handlers never look.
+ * One call: what the adapters read, and its abort switch. A class, not an object literal with
+ * a `signal` getter: V8 defines a literal's accessor at run time and turns the object into a
+ * dictionary, per call. The AbortController is only made when the handler reads its signal:
+ * making one costs as much as the rest of a trivial call, and most handlers never look.
  */
-class CallAbort {
+class Call implements CallInput {
   private controller: AbortController | undefined
   private reason: unknown
   private aborted = false
+
+  constructor(
+    readonly message: InvokeMessage,
+    readonly data: ReplicaData,
+  ) {}
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -59,7 +66,8 @@ export function serve(mod: Record<string, unknown>): void {
   if (!port) throw new Error('faasdev worker entry must run in a worker thread')
   const data = replicaData() as ReplicaData
   const handler = pickHandler(mod)
-  const calls = new Map<number, CallAbort>()
+  /** Calls that did not answer in the turn they started (only those can be aborted). */
+  const calls = new Map<number, Call>()
   let lastElu = performance.eventLoopUtilization()
 
   const post = (msg: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer)
@@ -108,15 +116,7 @@ export function serve(mod: Record<string, unknown>): void {
   // no promise of ours, which is most of a trivial call's cost in the replica.
   const run = (message: InvokeMessage): void => {
     const started = performance.now()
-    const abort = new CallAbort()
-    calls.set(message.id, abort)
-    const input: CallInput = {
-      message,
-      data,
-      get signal() {
-        return abort.signal
-      },
-    }
+    const input = new Call(message, data)
     let out: CallOutput | Promise<CallOutput>
     try {
       out = message.fault ? meetFault(message.fault, input).then((faulted) => faulted ?? call(input)) : call(input)
@@ -124,6 +124,9 @@ export function serve(mod: Record<string, unknown>): void {
       out = failed(err)
     }
     if (out instanceof Promise) {
+      // Kept until it answers, so an abort (exec_timeout) reaches it; a call answered in this
+      // turn is never in the map (adding and removing one per call made V8 shrink it again and again).
+      calls.set(message.id, input)
       void out.then(
         (result) => finish(message.id, started, result),
         (err: unknown) => finish(message.id, started, failed(err)),

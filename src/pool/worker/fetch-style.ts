@@ -13,6 +13,26 @@ export interface Context {
   signal: AbortSignal
 }
 
+/**
+ * A class, not an object literal with a `signal` getter (V8 defines a literal's accessor at run
+ * time and makes the object a dictionary, per call). The signal is made only when read.
+ */
+class FetchContext implements Context {
+  readonly callId: string
+  readonly functionName: string
+  readonly secrets: Record<string, string>
+
+  constructor(private readonly input: CallInput) {
+    this.callId = input.message.callId
+    this.functionName = input.data.functionName
+    this.secrets = input.data.secrets
+  }
+
+  get signal(): AbortSignal {
+    return this.input.signal
+  }
+}
+
 function headerPairs(message: InvokeMessage): [string, string][] {
   // Name/value pairs go into the Request's own headers in one pass (a Headers object first
   // would be filled, then copied).
@@ -225,16 +245,7 @@ export function callFetchHandler(handler: (...args: unknown[]) => unknown, input
     const text = `method ${input.message.method} cannot reach a fetch-style handler\n`
     return { status: 405, headers: [['content-type', 'text/plain; charset=utf-8'], ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']], body: encoder.encode(text) }
   }
-  const ctx: Context = {
-    callId: input.message.callId,
-    functionName: input.data.functionName,
-    secrets: input.data.secrets,
-    // Read lazily: the signal is only made when the handler asks for it.
-    get signal() {
-      return input.signal
-    },
-  }
-  const value = handler(toRequest(input), ctx)
+  const value = handler(toRequest(input), new FetchContext(input))
   const limit = input.data.maxResponse
   return isThenable(value) ? Promise.resolve(value).then((v) => toOutput(v, limit)) : toOutput(value, limit)
 }
