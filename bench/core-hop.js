@@ -1,13 +1,17 @@
 // The main thread → replica hop without HTTP: calls `router.invoke()` in-process with 50 in
-// flight over 2 replicas of the trivial handler, and reads each thread's CPU time from /proc
+// flight over 2 replicas of the trivial handler (`node bench/core-hop.js [calls] node20`: of a
+// node20-template handler answering a POSTed JSON body), and reads each thread's CPU time from /proc
 // (Linux) to split the cost between the main thread and everything else (replicas, GC helpers).
 // Prints one JSON line.
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { TextDecoder, TextEncoder } from 'node:util'
 import { writeHelloStack } from './lib.js'
 
 const { createRuntime } = await import(process.env.BENCH_DIST ?? '../dist/index.js')
 const calls = Number(process.argv[2] ?? 40_000)
+// `node20`: a node20-template handler answering a POSTed JSON body, instead of the trivial fetch-style one.
+const handler = process.argv[3] ?? 'string'
 
 /** CPU time per thread of this process, in clock ticks (100 per second on Linux). */
 function threadTicks() {
@@ -20,11 +24,18 @@ function threadTicks() {
   return out
 }
 
-const stack = writeHelloStack({ min: 2, max: 2 })
+const stack = writeHelloStack({ min: 2, max: 2 }, handler)
 const rt = await createRuntime({ stack, port: 0, host: '127.0.0.1', watch: false, log: () => undefined, onOutput: () => undefined })
 await rt.start()
 const headers = { host: '127.0.0.1:8080', 'user-agent': 'autocannon', accept: '*/*', connection: 'keep-alive', 'x-call-id': '6b1e6a4c-2f7e-4e34-9c55-0c4b1b8e2a11' }
-const call = () => rt.router.invoke('hello', { method: 'GET', path: '/', headers, body: null, callId: headers['x-call-id'] })
+const json = new TextEncoder().encode('{"name":"Ada"}')
+const jsonHeaders = { ...headers, 'content-type': 'application/json', 'content-length': String(json.byteLength) }
+const call =
+  handler === 'node20'
+    ? () => rt.router.invoke('hello', { method: 'POST', path: '/', headers: jsonHeaders, body: json.slice(), callId: headers['x-call-id'] })
+    : () => rt.router.invoke('hello', { method: 'GET', path: '/', headers, body: null, callId: headers['x-call-id'] })
+const first = await call()
+if (first.status !== 200) throw new Error(`the handler answered ${first.status}: ${new TextDecoder().decode(first.body)}`)
 async function drive(n, concurrency) {
   let left = n
   await Promise.all(Array.from({ length: concurrency }, async () => { while (left-- > 0) await call() }))

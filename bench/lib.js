@@ -29,6 +29,8 @@ export const HELLO = 'hello world\n'
 export const HANDLERS = {
   string: `export default function handle() {\n  return ${JSON.stringify(HELLO)}\n}\n`,
   response: `export default function handle() {\n  return new Response(${JSON.stringify(HELLO)}, { headers: { 'content-type': 'text/plain; charset=utf-8' } })\n}\n`,
+  // The OpenFaaS node20 template's style, as its users write it (lang: node20, a package.json beside it).
+  node20: `'use strict'\n\nmodule.exports = async (event, context) => {\n  const result = { status: 'Received input: ' + JSON.stringify(event.body) }\n  return context.status(200).succeed(result)\n}\n`,
 }
 
 /**
@@ -39,6 +41,7 @@ export function writeHelloStack(labels = {}, handler = 'string') {
   const dir = mkdtempSync(join(tmpdir(), 'faasdev-bench-'))
   mkdirSync(join(dir, 'hello'))
   writeFileSync(join(dir, 'hello', 'handler.js'), HANDLERS[handler])
+  if (handler === 'node20') writeFileSync(join(dir, 'hello', 'package.json'), '{ "name": "hello", "version": "1.0.0", "main": "handler.js" }\n')
   const labelLines = Object.entries(labels).map(([k, v]) => `      com.openfaas.scale.${k}: "${v}"`)
   const yaml = [
     'version: 1.0',
@@ -46,7 +49,7 @@ export function writeHelloStack(labels = {}, handler = 'string') {
     '  name: openfaas',
     'functions:',
     '  hello:',
-    '    lang: javascript',
+    `    lang: ${handler === 'node20' ? 'node20' : 'javascript'}`,
     '    handler: ./hello',
     ...(labelLines.length ? ['    labels:', ...labelLines] : []),
     '',
