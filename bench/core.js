@@ -59,10 +59,15 @@ export async function latency({ runs, durationS, wrk, log }) {
     )
     results.push(r)
   }
+  // Each percentile judged by its own median over the runs: the run of the median p50 can hold
+  // the lowest p99 of the three (it did on 2026-12-03: +0.50 ms, the others +0.98 and +1.65).
   const m = medianRun(results, 'addedP50')
-  const ok = m.addedP50 <= TARGETS.addedP50Ms && m.addedP99 <= TARGETS.addedP99Ms
-  log(`latency (1 connection, ${durationS} s): added p50 ${fmt(m.addedP50, 3)} ms, p99 ${fmt(m.addedP99, 3)} ms (targets ≤ ${TARGETS.addedP50Ms} / ≤ ${TARGETS.addedP99Ms}) ${verdict(ok)}`)
-  return { runs: results, median: m }
+  const p99 = median(results.map((r) => r.addedP99))
+  log(
+    `latency (1 connection, ${durationS} s): added p50 ${fmt(m.addedP50, 3)} ms ${verdict(m.addedP50 <= TARGETS.addedP50Ms)} (target ≤ ${TARGETS.addedP50Ms}), ` +
+      `p99 ${fmt(p99, 3)} ms (median of the runs) ${verdict(p99 <= TARGETS.addedP99Ms)} (target ≤ ${TARGETS.addedP99Ms})`,
+  )
+  return { runs: results, median: { ...m, addedP99: p99 } }
 }
 
 export async function coldStart({ runs, starts, log }) {
