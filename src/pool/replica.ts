@@ -262,8 +262,8 @@ export class Replica extends EventEmitter {
       if (request.body && request.body.byteLength > 0) this.outboxTransfer.add(request.body.buffer as ArrayBuffer)
       // Under load many calls arrive in one turn of the event loop; each postMessage would
       // wake the worker (a syscall and a context switch on a busy machine), so they go together.
-      if (this.outboxIds.push(id) === 1) setImmediate(this.flush)
       writeCall(this.outbox, id, request)
+      if (this.outboxIds.push(id) === 1) setImmediate(this.flush)
     })
   }
 

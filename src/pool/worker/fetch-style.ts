@@ -15,21 +15,25 @@ export interface Context {
 
 /**
  * A class, not an object literal with a `signal` getter (V8 defines a literal's accessor at run
- * time and makes the object a dictionary, per call). The signal is made only when read.
+ * time and makes the object a dictionary, per call). The signal is made only when read. The
+ * call is a private field: a handler that logs or walks its context sees only the four names
+ * above, not the replica's internals.
  */
 class FetchContext implements Context {
   readonly callId: string
   readonly functionName: string
   readonly secrets: Record<string, string>
+  readonly #input: CallInput
 
-  constructor(private readonly input: CallInput) {
+  constructor(input: CallInput) {
     this.callId = input.message.callId
     this.functionName = input.data.functionName
     this.secrets = input.data.secrets
+    this.#input = input
   }
 
   get signal(): AbortSignal {
-    return this.input.signal
+    return this.#input.signal
   }
 }
 
