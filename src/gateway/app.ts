@@ -49,8 +49,12 @@ export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyRe
   return reply.send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength))
 }
 
-/** The content types of a text result that Fastify's `send` would leave exactly as they are. */
-const PLAIN_TYPES: ReadonlySet<string> = new Set(['text/plain; charset=utf-8', 'application/json; charset=utf-8'])
+/**
+ * The content types of a text result that Fastify's `send` would leave exactly as they are
+ * (it adds a charset to a type without one): a fetch-style handler's string and JSON value, and
+ * the node template's (Express's `res.send` of a string is `text/html`).
+ */
+const PLAIN_TYPES: ReadonlySet<string> = new Set(['text/plain; charset=utf-8', 'application/json; charset=utf-8', 'text/html; charset=utf-8'])
 
 /** A content type Fastify reads as valid (`type/subtype`, token characters), so leaves on a byte body as it is. */
 const VALID_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/

@@ -41,6 +41,8 @@ const FILES = {
 `,
   // The node template's context API, with a header given twice.
   'legacy/handler.js': `module.exports = async (event, context) => {
+  // A page, as Express's res.send(string) answers it: text/html, UTF-8 (a lone surrogate as U+FFFD).
+  if (event.path === '/page') return context.status(200).succeed('<h1>héllo ✓ \\ud800</h1>')
   return context.status(200).headers({ 'Content-Type': 'application/json', 'Cache-Control': ['no-cache', 'no-store'] }).succeed({ ok: true })
 }
 `,
@@ -139,5 +141,21 @@ describe('a sync response on the wire', () => {
     expect(header(legacy!, 'content-type')).toEqual(['application/json; charset=utf-8'])
     // As before: the last value of a header the handler set twice.
     expect(header(legacy!, 'cache-control')).toEqual(['no-store'])
+  })
+
+  it('sends a node-template string as Express does: text/html, its UTF-8 bytes counted, no body on HEAD', async () => {
+    const rt = await startRuntime(STACK, {}, FILES)
+    const [page, head] = await exchange(rt.url, [
+      'GET /function/legacy/page HTTP/1.1\r\nHost: localhost\r\n\r\n',
+      'HEAD /function/legacy/page HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    ])
+    const bytes = Buffer.from('<h1>héllo ✓ \ud800</h1>', 'utf8')
+    expect(page?.status).toBe(200)
+    expect(header(page!, 'content-type')).toEqual(['text/html; charset=utf-8'])
+    expect(header(page!, 'content-length')).toEqual([String(bytes.byteLength)])
+    expect(page?.body.equals(bytes)).toBe(true)
+    expect(head?.status).toBe(200)
+    expect(header(head!, 'content-type')).toEqual(['text/html; charset=utf-8'])
+    expect(head?.body.byteLength).toBe(0)
   })
 })

@@ -4,6 +4,7 @@
  * and response rules. Two of the template's bugs are fixed on purpose: a thrown error or a
  * rejected promise answers 500 (not 200), and an object result is sent as application/json.
  */
+import type { InvokeMessage } from '../protocol.js'
 import type { CallInput, CallOutput } from './entry.js'
 
 const encoder = new TextEncoder()
@@ -108,16 +109,15 @@ function compact(value: QsValue): QsValue {
   return out
 }
 
-function parseBody(input: CallInput): unknown {
-  const { message } = input
-  const headers = message.headers
+/** The `event.body` of a call whose request headers are `headers` (the template's, with its default type). */
+function parseBody(message: InvokeMessage, headers: Record<string, string | string[]>, lang: string): unknown {
   const bytes = message.body ?? new Uint8Array(0)
   // The bytes decide: framing headers describe a hop, not the bytes handed over (a queued
   // call carries the queue-worker's `Content-Length` of its stored bytes, not the caller's).
   // Framing still matters for an empty body, where body-parser tells `Content-Length: 0`
   // (an empty string for text) from no body at all.
   const hasBody = bytes.byteLength > 0 || headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && !Number.isNaN(Number(header(headers, 'content-length'))))
-  const legacyEmpty = input.data.lang === 'node22' ? undefined : {}
+  const legacyEmpty = lang === 'node22' ? undefined : {}
   const type = (header(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
   const check = (limit: number): void => {
     if (bytes.byteLength > limit) throw new HttpError(413, 'PayloadTooLargeError: request entity too large')
@@ -202,25 +202,27 @@ function send(status: number, custom: Record<string, unknown>, value: unknown, j
     for (const item of Array.isArray(v) ? v : [v]) headers.push([name, String(item)])
   }
   const hasType = typeIndex >= 0
-  let body: Uint8Array
+  // Text stays a string: the gateway writes it out whole, and the replica makes, hands over and
+  // frees no ArrayBuffer per call (Express sends the same UTF-8 bytes).
+  let body: Uint8Array | string
   let type: string | undefined
   let text = false
   if (value === undefined || value === null) {
     body = new Uint8Array(0)
   } else if (json) {
-    body = encoder.encode(JSON.stringify(value))
+    body = JSON.stringify(value)
     type = 'application/json; charset=utf-8'
     text = true
   } else if (value instanceof Uint8Array) {
     body = new Uint8Array(value)
     type = 'application/octet-stream'
   } else if (typeof value === 'string') {
-    body = encoder.encode(value)
+    body = value
     type = 'text/html; charset=utf-8'
     text = true
   } else {
     // Express 4 sends numbers, booleans and other objects through res.json.
-    body = encoder.encode(JSON.stringify(value))
+    body = JSON.stringify(value) as string | undefined ?? ''
     type = 'application/json; charset=utf-8'
   }
   if (!hasType && type) headers.push(['content-type', type])
@@ -237,7 +239,7 @@ export async function callNodeTemplateHandler(handler: (...args: unknown[]) => u
   if (!headers['content-type']) headers['content-type'] = 'text/plain'
   let body: unknown
   try {
-    body = parseBody({ ...input, message: { ...message, headers } })
+    body = parseBody(message, headers, input.data.lang)
   } catch (err) {
     if (err instanceof HttpError) return { status: err.status, headers: [['content-type', 'text/html; charset=utf-8']], body: encoder.encode(err.message) }
     throw err
