@@ -44,9 +44,15 @@ export function sendResult(reply: FastifyReply, result: InvokeResult): FastifyRe
     // Fastify appends a `set-cookie` to those already set (and replaces any other header).
     if (!HOP_BY_HOP.has(k)) reply.header(k, v)
   }
-  // Text goes out as it came: Node writes the head and a string body in one piece.
-  if (result.text !== undefined) return reply.send(result.text)
+  // Text goes out as it came (Node writes the head and a string body in one piece) in a type
+  // Fastify leaves as it is; in any other, as its bytes, which Fastify sends with the type as set.
+  if (result.text !== undefined && sendsAsText(result)) return reply.send(result.text)
   return reply.send(Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength))
+}
+
+function sendsAsText(result: InvokeResult): boolean {
+  for (const [k, v] of result.headers) if (k === 'content-type') return PLAIN_TYPES.has(v)
+  return false
 }
 
 /**
@@ -79,16 +85,20 @@ function writeResult(reply: FastifyReply, method: string, result: InvokeResult, 
   const status = result.status
   if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return false
   let typed = false
+  let asText = false
   for (const [k, v] of result.headers) {
     if (HOP_BY_HOP.has(k)) continue
     if (k === 'content-type') {
-      if (typed || !(text === undefined ? VALID_TYPE.test(v) : PLAIN_TYPES.has(v))) return false
+      if (typed) return false
+      // Text in another valid type (a node-template handler's own) goes as its bytes, as Fastify would send it.
+      asText = text !== undefined && PLAIN_TYPES.has(v)
+      if (!asText && !VALID_TYPE.test(v)) return false
       typed = true
     } else if (k !== 'set-cookie' && repeats(head, k)) return false
     head.push(k, v)
   }
   if (!typed) return false
-  const body = text ?? Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength)
+  const body = asText ? (text as string) : Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength)
   head.push('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength))
   return writeRaw(reply, status, head, body)
 }

@@ -174,6 +174,16 @@ describe('OpenFaaS node template handlers', () => {
     const typed = await fn('custom-type')
     expect(typed.headers.get('content-type')).toBe('text/plain; charset=utf-8')
     expect(await typed.text()).toBe('typed by the handler')
+    // Types of the handler's own, with the charset Express adds, and the exact UTF-8 bytes.
+    const csv = await fn('csv')
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8')
+    expect(csv.headers.get('content-disposition')).toBe('attachment; filename="report.csv"')
+    const csvBytes = Buffer.from('sku,qty\nA-1,2\nB-ü,3\n')
+    expect(csv.headers.get('content-length')).toBe(String(csvBytes.byteLength))
+    expect(Buffer.from(await csv.arrayBuffer()).equals(csvBytes)).toBe(true)
+    const vendor = await fn('vendor-json')
+    expect(vendor.headers.get('content-type')).toBe('application/vnd.api+json; charset=utf-8')
+    expect(await vendor.json()).toEqual({ data: [{ type: 'orders', id: '1' }] })
 
     const empty = await fn('undefined')
     expect([empty.status, await empty.text()]).toEqual([200, ''])

@@ -221,8 +221,10 @@ function send(status: number, custom: Record<string, unknown>, value: unknown, j
     type = 'text/html; charset=utf-8'
     text = true
   } else {
-    // Express 4 sends numbers, booleans and other objects through res.json.
-    body = JSON.stringify(value) as string | undefined ?? ''
+    // Express 4 sends numbers, booleans and other objects through res.json. Bytes, as before:
+    // a type the handler set is then sent exactly as set (Fastify would add a charset to a
+    // JSON type sent as text), and this path is rare.
+    body = encoder.encode(JSON.stringify(value))
     type = 'application/json; charset=utf-8'
   }
   if (!hasType && type) headers.push(['content-type', type])
