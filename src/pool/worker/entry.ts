@@ -1,6 +1,7 @@
 /**
  * Runs inside each replica. The loader bundles this file with the user's handler, so it
- * imports nothing of ours but the adapters beside it and the protocol's types.
+ * imports nothing of ours but the adapters beside it, the wire layout (`../wire.ts`, which
+ * imports nothing) and the protocol's types.
  */
 import { performance } from 'node:perf_hooks'
 import { parentPort } from 'node:worker_threads'
