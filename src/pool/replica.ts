@@ -7,7 +7,7 @@ import { FaasError } from '../errors.js'
 import type { CallOutput, FromWorker, InvokeMessage, ReplicaData, ResultsMessage, ToWorker } from './protocol.js'
 import { workerResourceLimits } from './resource-limits.js'
 import { assignSpare, type SparePool } from './spares.js'
-import { readResults, type WireCalls, writeCall } from './wire.js'
+import { readCalls, readResults, type WireCalls, writeCall } from './wire.js'
 
 export type ReplicaState = 'starting' | 'ready' | 'draining' | 'stopped'
 export type ExitReason = 'oom' | 'crash' | 'timeout' | 'exit' | 'stopped' | 'start-failed'
@@ -125,8 +125,8 @@ export class Replica extends EventEmitter {
   private readonly unresponsiveMs: number
   /** Calls waiting for the end of this event-loop turn to go to the worker together. */
   private outbox: WireCalls = []
-  /** Ids of the calls in `outbox`. */
-  private outboxIds: number[] = []
+  /** How many calls `outbox` holds. */
+  private outboxCalls = 0
   private outboxTransfer = new Set<ArrayBuffer>()
   private timeoutTimer: NodeJS.Timeout | undefined
   /** The replica's results arrive here; `answered` counts the worker's sends, `answersSeen` those handled. */
@@ -245,7 +245,7 @@ export class Replica extends EventEmitter {
 
   /** Calls waiting for the end of this event-loop turn to be sent together. */
   get waiting(): number {
-    return this.outboxIds.length
+    return this.outboxCalls
   }
 
   /** Sends one call; rejects with a coded error on timeout or crash. */
@@ -263,31 +263,31 @@ export class Replica extends EventEmitter {
       // Under load many calls arrive in one turn of the event loop; each postMessage would
       // wake the worker (a syscall and a context switch on a busy machine), so they go together.
       writeCall(this.outbox, id, request)
-      if (this.outboxIds.push(id) === 1) setImmediate(this.flush)
+      if (++this.outboxCalls === 1) setImmediate(this.flush)
     })
   }
 
   private readonly flush = (): void => {
     const calls = this.outbox
-    const ids = this.outboxIds
+    const count = this.outboxCalls
     const transfer = this.outboxTransfer
     this.outbox = []
-    this.outboxIds = []
+    this.outboxCalls = 0
     this.outboxTransfer = new Set()
     // A replica that stopped meanwhile has already failed these calls with 502.
-    if (this.state === 'stopped' || ids.length === 0) return
+    if (this.state === 'stopped' || count === 0) return
     const message: ToWorker = { t: 'calls', calls }
     try {
       this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
     } catch (err) {
       // A body that cannot be sent (a buffer already transferred elsewhere) fails its calls,
       // never the process: this runs from setImmediate, where a throw is uncaught.
-      for (const id of ids) {
+      readCalls(calls, ({ id }) => {
         const p = this.pending.get(id)
-        if (!p) continue
+        if (!p) return
         this.settle(id)
         p.reject(new FaasError('ERR_INTERNAL', `could not hand the call to replica ${this.name}: ${(err as Error).message}\n`, { internal: 'of-watchdog' }))
-      }
+      })
     }
     if (inflightAll === 1 && this.meanCallMs <= LIGHT_CALL_MS) this.pollLone()
   }
