@@ -8,8 +8,10 @@
 //    CPU per call, with autocannon and a node:http receiver about 150 µs. `--tools auto` (the
 //    default) uses wrk + nginx when both are installed, autocannon + node:http otherwise, and
 //    says which; both sides of the ratio are measured with the same load generator.
-//    `--seconds` sets each wrk run's length (5 by default): the bare relay's own rate swings
-//    between runs of a few seconds on a shared machine, and longer runs average more of it.
+//    `--seconds` sets each run's length for each side (5 by default), loaded as two halves in
+//    A B B A order (faasdev, relay, relay, faasdev): the bare relay's own rate swings between
+//    runs of a few seconds on a shared machine, and the ratio should not depend on which side
+//    met the swing.
 //    A second baseline, the bare relay: a node:http server in its own process that does only
 //    what any async gateway must (answer 202, then POST "hello world" to the callback URL with
 //    undici, on one thread, no queue, no worker thread, no bookkeeping). It is the ceiling for
@@ -371,7 +373,28 @@ export async function run({ runs = 3, calls = 20_000, seconds = 5, tools = 'auto
   const bare = await startServer('--relay')
   const throughput = []
   const seed = []
-  const asyncRun = (n, target = server) => (fast ? asyncThroughputWrk(target, fast, n === 'warm' ? 2 : seconds) : asyncThroughput(target, cb, n === 'warm' ? 2000 : calls))
+  // `share` of a run's submits: seconds of wrk, or calls of autocannon.
+  const asyncRun = (share, target = server) => (fast ? asyncThroughputWrk(target, fast, Math.max(1, Math.round(seconds * share))) : asyncThroughput(target, cb, Math.round(calls * share)))
+  /**
+   * faasdev and the relay loaded in turn, A B B A, each slice half a run: the relay's own rate
+   * moved by 1.5× between runs a few seconds apart, so the two sides of the ratio are measured
+   * as close together as they can be, and a drift during the run hits both alike.
+   */
+  const abba = async () => {
+    const a1 = await asyncRun(0.5)
+    const b1 = await asyncRun(0.5, bare)
+    const b2 = await asyncRun(0.5, bare)
+    const a2 = await asyncRun(0.5)
+    const sum = (x, y) => ({
+      calls: x.calls + y.calls,
+      seconds: x.seconds + y.seconds,
+      submitS: x.submitS + y.submitS,
+      callsPerS: (x.calls + y.calls) / (x.seconds + y.seconds),
+      refused: x.refused + y.refused,
+      badCallbacks: x.badCallbacks + y.badCallbacks,
+    })
+    return { a: sum(a1, a2), b: sum(b1, b2) }
+  }
   const syncRun = async () => {
     if (!fast) return load(`${server.url}/function/hello`, { connections: 50, durationS: 5, warmupS: 1 })
     await wrk(`${server.url}/function/hello`, { connections: 50, durationS: 1 })
@@ -380,12 +403,11 @@ export async function run({ runs = 3, calls = 20_000, seconds = 5, tools = 'auto
   }
   try {
     // Warm-up: replicas, JIT, keep-alive sockets in both directions.
-    await asyncRun('warm')
-    await asyncRun('warm', bare)
+    await asyncRun(0.4)
+    await asyncRun(0.4, bare)
     for (let i = 0; i < runs; i++) {
-      const a = await asyncRun()
+      const { a, b } = await abba()
       const s = await syncRun()
-      const b = await asyncRun(undefined, bare)
       const r = {
         asyncCallsPerS: a.callsPerS,
         syncRps: s.rps,

@@ -6,11 +6,11 @@ import { compare, fmt, haveWrk, median, medianRun, runChild, startServer, verdic
 const TARGETS = { ratio: 0.65, addedP50Ms: 0.08, addedP99Ms: 0.5, coldMedianMs: 50, rssMb: 10 }
 
 /** Bare Fastify and the gateway, both listening, loaded in turn (A B B A) in the same run. */
-async function pair({ connections, durationS, replicas, wrk }) {
+async function pair({ connections, durationS, replicas, wrk, ping = false }) {
   const bare = await startServer('bare')
   const gateway = await startServer('gateway', [String(replicas)])
   try {
-    const { a, b } = await compare(bare, gateway, { connections, durationS, wrk })
+    const { a, b } = await compare(bare, gateway, { connections, durationS, wrk, ping })
     return { bare: a, gateway: b }
   } finally {
     await Promise.all([bare.close(), gateway.close()])
@@ -40,10 +40,14 @@ export async function throughput({ runs, durationS, wrk, log }) {
   return { runs: results, median: m }
 }
 
-export async function latency({ runs, durationS, wrk, log }) {
+/**
+ * Added latency at one connection, measured with lib-ping.js (one request at a time, every
+ * response time kept) whatever `--tools` says: wrk's own p99 at one connection is milliseconds.
+ */
+export async function latency({ runs, durationS, log }) {
   const results = []
   for (let i = 0; i < runs; i++) {
-    const { bare, gateway } = await pair({ connections: 1, durationS, replicas: 2, wrk })
+    const { bare, gateway } = await pair({ connections: 1, durationS, replicas: 2, ping: true })
     const r = {
       bareP50: bare.p50,
       bareP99: bare.p99,
@@ -113,11 +117,14 @@ export async function runCore({ runs = 3, durationS = 5, only = [], tools = 'aut
   if (tools === 'wrk' && !haveWrk()) throw new Error('--tools wrk needs wrk on the PATH (Debian: apt-get install wrk)')
   const wrk = tools === 'wrk' || (tools === 'auto' && haveWrk())
   const out = { tools: wrk ? 'wrk' : 'autocannon' }
-  if (want('throughput') || want('latency')) {
-    log(wrk ? 'load: wrk (1 thread) for the throughput and latency rows, as issue 15 measured them' : `load: autocannon in this process for the throughput and latency rows${tools === 'auto' ? ' (wrk is not installed)' : ''}; it takes a larger share of the cores than wrk`)
+  if (want('throughput')) {
+    log(wrk ? 'load: wrk (1 thread) for the throughput row, as issue 15 measured it' : `load: autocannon in this process for the throughput row${tools === 'auto' ? ' (wrk is not installed)' : ''}; it takes a larger share of the cores than wrk`)
+    out.throughput = await throughput({ runs, durationS, wrk, log })
   }
-  if (want('throughput')) out.throughput = await throughput({ runs, durationS, wrk, log })
-  if (want('latency')) out.latency = await latency({ runs, durationS, wrk, log })
+  if (want('latency')) {
+    log('load: bench/lib-ping.js for the latency row (one request at a time on one connection, every response time kept)')
+    out.latency = await latency({ runs, durationS, log })
+  }
   if (want('cold')) out.cold = await coldStart({ runs, starts: 20, log })
   if (want('rss')) out.rss = await rss({ runs, replicas: 10, log })
   if (want('hop')) out.hop = await hop({ runs, log })

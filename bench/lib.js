@@ -168,6 +168,18 @@ export async function wrkSlice(url, { connections, durationS, server }) {
   return { durationS: (Number(ran[2]) * WRK_UNIT_MS[ran[3]]) / 1000, requests, non2xx, times: [], p50: at(50), p99: at(99), mean: ms(/^\s*Latency\s+([\d.]+)(us|ms|s)/m.exec(out)), cpuUs }
 }
 
+/**
+ * One run of `lib-ping.js` (one connection, one request at a time, every time kept), raw like
+ * `slice`: the latency row's load. See lib-ping.js for why not wrk at one connection.
+ */
+export async function pingSlice(url, { durationS, server }) {
+  assertLocal(url)
+  const cpuBefore = server ? await server.cpu() : 0
+  const r = await runChild('lib-ping.js', [url, String(durationS)])
+  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
+  return { durationS: r.durationS, requests: r.requests, non2xx: r.non2xx, times: r.times, cpuUs }
+}
+
 /** Throughput, latency percentiles and server CPU per request over one or more slices. */
 export function summarize(slices) {
   const times = slices.flatMap((s) => s.times).sort((a, b) => a - b)
@@ -193,8 +205,9 @@ export function summarize(slices) {
  * Loads two servers in A B B A order, half the time per slice, so that a change in the
  * machine's load during the run (other work on a shared machine) hits both alike.
  */
-export async function compare(a, b, { connections, durationS, warmupS = 1, wrk = false }) {
-  const load = wrk ? wrkSlice : slice
+export async function compare(a, b, { connections, durationS, warmupS = 1, wrk = false, ping = false }) {
+  if (ping && connections !== 1) throw new Error('compare: the ping load has one connection')
+  const load = ping ? pingSlice : wrk ? wrkSlice : slice
   for (const s of [a, b]) await load(s.url, { connections, durationS: warmupS })
   const half = durationS / 2
   const out = { a: [], b: [] }
