@@ -129,7 +129,7 @@ export class Replica extends EventEmitter {
   private outbox: WireCalls = []
   /** How many calls `outbox` holds. */
   private outboxCalls = 0
-  private outboxTransfer = new Set<ArrayBuffer>()
+  private readonly outboxTransfer = new Set<ArrayBuffer>()
   private timeoutTimer: NodeJS.Timeout | undefined
   /** The replica's results arrive here; `answered` counts the worker's sends, `answersSeen` those handled. */
   private readonly answers: MessagePort
@@ -272,15 +272,16 @@ export class Replica extends EventEmitter {
   private readonly flush = (): void => {
     const calls = this.outbox
     const count = this.outboxCalls
-    const transfer = this.outboxTransfer
+    // The set is kept from flush to flush (most calls have no body to hand over).
+    const transfer = this.outboxTransfer.size > 0 ? [...this.outboxTransfer] : undefined
     this.outbox = []
     this.outboxCalls = 0
-    this.outboxTransfer = new Set()
+    this.outboxTransfer.clear()
     // A replica that stopped meanwhile has already failed these calls with 502.
     if (this.state === 'stopped' || count === 0) return
     const message: ToWorker = { t: 'calls', calls }
     try {
-      this.worker.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
+      this.worker.postMessage(message, transfer)
     } catch (err) {
       // A body that cannot be sent (a buffer already transferred elsewhere) fails its calls,
       // never the process: this runs from setImmediate, where a throw is uncaught.

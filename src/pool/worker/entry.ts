@@ -79,13 +79,13 @@ export function serve(mod: Record<string, unknown>): void {
   // back as one message: one wake-up of the main thread instead of one per call. A microtask,
   // not a timer, so a result is never held back by a later macrotask (or a blocked loop).
   let results: WireResults = []
-  let resultTransfer = new Set<ArrayBuffer>()
+  const resultTransfer = new Set<ArrayBuffer>()
   const flushResults = (): void => {
     const message: ResultsMessage = { t: 'results', results }
-    const transfer = resultTransfer
+    const transfer = resultTransfer.size > 0 ? [...resultTransfer] : undefined
     results = []
-    resultTransfer = new Set()
-    answers.postMessage(message, transfer.size > 0 ? [...transfer] : undefined)
+    resultTransfer.clear()
+    answers.postMessage(message, transfer)
     Atomics.add(answered, 0, 1)
   }
 
