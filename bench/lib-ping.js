@@ -37,21 +37,25 @@ function send() {
 socket.on('connect', send)
 socket.on('data', (chunk) => {
   pending += chunk
-  for (;;) {
-    if (need < 0) {
-      const head = pending.indexOf('\r\n\r\n')
-      if (head < 0) return
-      const length = /\r\ncontent-length:\s*(\d+)/i.exec(pending.slice(0, head))
-      if (!length) throw new Error(`lib-ping: an answer without Content-Length: ${JSON.stringify(pending.slice(0, head))}`)
-      if (!pending.startsWith('HTTP/1.1 2')) non2xx++
-      need = head + 4 + Number(length[1])
-    }
-    if (pending.length < need) return
-    times.push(Number(process.hrtime.bigint() - sentAt) / 1e6)
-    pending = pending.slice(need)
-    need = -1
-    if (pending.length === 0) return send()
+  if (need < 0) {
+    const head = pending.indexOf('\r\n\r\n')
+    if (head < 0) return
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(pending.slice(0, head))
+    if (!length) throw new Error(`lib-ping: an answer without Content-Length: ${JSON.stringify(pending.slice(0, head))}`)
+    if (!pending.startsWith('HTTP/1.1 2')) non2xx++
+    need = head + 4 + Number(length[1])
   }
+  if (pending.length < need) return
+  times.push(Number(process.hrtime.bigint() - sentAt) / 1e6)
+  if (pending.length > need) throw new Error(`lib-ping: bytes after a whole answer: ${JSON.stringify(pending.slice(need, need + 80))}`)
+  pending = ''
+  need = -1
+  send()
+})
+// A server that stops answering ends the run with an error rather than a bench that never returns.
+socket.setTimeout(10_000, () => {
+  process.stderr.write('lib-ping: no answer within 10 s\n')
+  process.exit(1)
 })
 socket.on('error', (err) => {
   process.stderr.write(`lib-ping: ${err.message}\n`)
