@@ -125,14 +125,21 @@ export async function slice(url, { connections, durationS, warmupS = 0, server }
   assertLocal(url)
   if (warmupS > 0) await autocannon({ url, connections, duration: warmupS })
   const times = []
-  const cpuBefore = server ? await server.cpu() : 0
-  const instance = autocannon({ url, connections, duration: durationS })
-  instance.on('response', (_client, status, _bytes, ms) => {
-    if (status === 200) times.push(ms)
+  const { result, cpuUs } = await withServerCpu(server, () => {
+    const instance = autocannon({ url, connections, duration: durationS })
+    instance.on('response', (_client, status, _bytes, ms) => {
+      if (status === 200) times.push(ms)
+    })
+    return instance
   })
-  const result = await instance
-  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
   return { durationS, requests: result.requests.total, non2xx: result.non2xx + result.errors + result.timeouts, times, cpuUs }
+}
+
+/** What `run` resolves with, and the CPU time `server` (all its threads) spent meanwhile, in µs (NaN without a server). */
+async function withServerCpu(server, run) {
+  const before = server ? await server.cpu() : 0
+  const result = await run()
+  return { result, cpuUs: server ? (await server.cpu()) - before : NaN }
 }
 
 /** Whether wrk is on the PATH (Debian: `apt-get install wrk`). */
@@ -148,16 +155,18 @@ const WRK_UNIT_MS = { us: 0.001, ms: 1, s: 1000 }
  */
 export async function wrkSlice(url, { connections, durationS, server }) {
   assertLocal(url)
-  const cpuBefore = server ? await server.cpu() : 0
-  const out = await new Promise((resolve, reject) => {
-    // wrk takes whole seconds; the time it really ran is read back from its output.
-    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(durationS))}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let text = ''
-    child.stdout.setEncoding('utf8').on('data', (c) => (text += c))
-    child.once('error', reject)
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))))
-  })
-  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
+  const { result: out, cpuUs } = await withServerCpu(
+    server,
+    () =>
+      new Promise((resolve, reject) => {
+        // wrk takes whole seconds; the time it really ran is read back from its output.
+        const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(durationS))}s`, '--latency', url], { stdio: ['ignore', 'pipe', 'inherit'] })
+        let text = ''
+        child.stdout.setEncoding('utf8').on('data', (c) => (text += c))
+        child.once('error', reject)
+        child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))))
+      }),
+  )
   const ms = (m) => (m ? Number(m[1]) * WRK_UNIT_MS[m[2]] : NaN)
   const ran = /(\d+) requests in ([\d.]+)(us|ms|s)/.exec(out)
   const requests = Number(ran?.[1])
@@ -174,9 +183,7 @@ export async function wrkSlice(url, { connections, durationS, server }) {
  */
 export async function pingSlice(url, { durationS, server }) {
   assertLocal(url)
-  const cpuBefore = server ? await server.cpu() : 0
-  const r = await runChild('lib-ping.js', [url, String(durationS)])
-  const cpuUs = server ? (await server.cpu()) - cpuBefore : NaN
+  const { result: r, cpuUs } = await withServerCpu(server, () => runChild('lib-ping.js', [url, String(durationS)]))
   return { durationS: r.durationS, requests: r.requests, non2xx: r.non2xx, times: r.times, cpuUs }
 }
 
